@@ -1,0 +1,55 @@
+"""The Perpool on-chain program: id, PDAs, IDL, errors and events."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from anchorpy import Event, EventParser, Idl, Program, Provider
+from solders.pubkey import Pubkey
+
+from perpool.localnet import find_repo_root
+
+PROGRAM_ID = Pubkey.from_string("49sMQuhmLDssg8CxiHZXfg736edm8L76RKvG594gc8oc")
+CONFIG_SEED = b"config"
+
+
+def config_pda(program_id: Pubkey = PROGRAM_ID) -> tuple[Pubkey, int]:
+    """The global config PDA (seeds ``["config"]``) and its bump."""
+    return Pubkey.find_program_address([CONFIG_SEED], program_id)
+
+
+def account_discriminator(name: str) -> bytes:
+    """The 8-byte Anchor account discriminator: ``sha256("account:<Name>")[:8]``."""
+    return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
+
+
+def event_discriminator(name: str) -> bytes:
+    """The 8-byte Anchor event discriminator: ``sha256("event:<Name>")[:8]``."""
+    return hashlib.sha256(f"event:{name}".encode()).digest()[:8]
+
+
+def idl_path(root: Path | None = None) -> Path:
+    return (root or find_repo_root()) / "idl" / "perpool.json"
+
+
+def load_idl(path: Path | None = None) -> Idl:
+    """Parse ``idl/perpool.json`` (legacy Anchor IDL format, as anchorpy 0.21 reads it)."""
+    return Idl.from_json((path or idl_path()).read_text())
+
+
+def load_program(provider: Provider, idl: Idl | None = None) -> Program:
+    return Program(idl or load_idl(), PROGRAM_ID, provider)
+
+
+def error_names(idl: Idl) -> dict[int, str]:
+    """Program error code → variant name (``6001`` → ``"MintMismatch"``)."""
+    return {err.code: err.name for err in (idl.errors or [])}
+
+
+def parse_events(program: Program, logs: Iterable[str]) -> list[Event]:
+    """Decode the Anchor events (``Program data: ...`` lines) in a transaction's logs."""
+    events: list[Event] = []
+    EventParser(program.program_id, program.coder).parse_logs(list(logs), events.append)
+    return events

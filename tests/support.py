@@ -1,0 +1,87 @@
+"""Helpers shared by the integration tests (plain functions, no fixtures)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed, Processed
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+FEE_PER_SIGNATURE = 5000
+LAMPORTS_PER_SOL = 1_000_000_000
+TOKEN_ACCOUNT_SIZE = 165
+MINT_SIZE = 82
+
+_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def b58encode(data: bytes) -> str:
+    """Base58 (Bitcoin alphabet), as memcmp filters expect."""
+    number = int.from_bytes(data, "big")
+    digits = []
+    while number:
+        number, rem = divmod(number, 58)
+        digits.append(_B58_ALPHABET[rem])
+    leading_zeros = len(data) - len(data.lstrip(b"\0"))
+    return "1" * leading_zeros + "".join(reversed(digits))
+
+
+def signed_tx(
+    instructions: Sequence[Instruction],
+    payer: Keypair,
+    blockhash: Hash,
+    extra_signers: Sequence[Keypair] = (),
+) -> Transaction:
+    message = Message(list(instructions), payer.pubkey())
+    return Transaction([payer, *extra_signers], message, blockhash)
+
+
+def transfer_ix(sender: Pubkey, recipient: Pubkey, lamports: int) -> Instruction:
+    return transfer(TransferParams(from_pubkey=sender, to_pubkey=recipient, lamports=lamports))
+
+
+async def send_and_confirm(client: AsyncClient, tx: Transaction) -> Signature:
+    signature = (await client.send_raw_transaction(bytes(tx))).value
+    await client.confirm_transaction(signature, Confirmed, sleep_seconds=0.1)
+    return signature
+
+
+async def transaction_logs(client: AsyncClient, signature: Signature) -> list[str]:
+    resp = await client.get_transaction(
+        signature, commitment=Confirmed, max_supported_transaction_version=0
+    )
+    assert resp.value is not None, f"getTransaction({signature}) returned null"
+    meta = resp.value.transaction.meta
+    assert meta is not None
+    assert meta.log_messages is not None
+    return list(meta.log_messages)
+
+
+async def balance(client: AsyncClient, pubkey: Pubkey) -> int:
+    return (await client.get_balance(pubkey, Confirmed)).value
+
+
+async def token_amount(client: AsyncClient, account: Pubkey) -> int:
+    return int((await client.get_token_account_balance(account, Confirmed)).value.amount)
+
+
+async def wait_for_block_height(client: AsyncClient, target: int, timeout: float = 60.0) -> int:
+    """Poll getBlockHeight (processed) until it reaches ``target``; return the height seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        height = (await client.get_block_height(Processed)).value
+        if height >= target:
+            return height
+        if time.monotonic() > deadline:
+            raise AssertionError(f"block height {height} did not reach {target} within {timeout}s")
+        await asyncio.sleep(0.01)
