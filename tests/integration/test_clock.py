@@ -104,6 +104,7 @@ async def test_warp_slots_then_transactions_still_work(
         recipient = Keypair().pubkey()
         blockhash = (await client.get_latest_blockhash(Confirmed)).value.blockhash
         await send_and_confirm(
-            client, signed_tx([transfer_ix(sender.pubkey(), recipient, 1_001_234)], sender, blockhash)
+            client,
+            signed_tx([transfer_ix(sender.pubkey(), recipient, 1_001_234)], sender, blockhash),
         )
         assert await balance(client, recipient) == 1_001_234

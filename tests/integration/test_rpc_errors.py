@@ -182,6 +182,35 @@ async def test_bad_signature_is_rejected_cleanly(
     assert await balance(client, recipient.pubkey()) == 1_000_000
 
 
+async def test_expired_blockhash_is_preflight_failure(
+    client: AsyncClient, funded: Funder, localnet: Localnet
+) -> None:
+    """A real blockhash stops being accepted once 150 newer blocks exist."""
+    sender = await funded(LAMPORTS_PER_SOL)
+    latest = (await client.get_latest_blockhash(Confirmed)).value
+    tx = signed_tx([transfer_ix(sender.pubkey(), Keypair().pubkey(), 1)], sender, latest.blockhash)
+    async with LocalnetRpc(localnet.url) as rpc:
+        await rpc.warp_slots(151)
+    height = (await client.get_block_height(Confirmed)).value
+    assert height > latest.last_valid_block_height, (height, latest)
+    async with LocalnetRpc(localnet.url) as rpc:
+        valid = await rpc.call(
+            "isBlockhashValid", [str(latest.blockhash), {"commitment": "confirmed"}]
+        )
+    assert valid["value"] is False
+    request = {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "sendTransaction",
+        "params": [base64.b64encode(bytes(tx)).decode(), {"encoding": "base64"}],
+    }
+    body = await post_raw(localnet.url, json.dumps(request).encode())
+    error = assert_error(body, PREFLIGHT_FAILURE)
+    assert error["data"]["err"] == "BlockhashNotFound", body
+    await assert_still_serving(localnet.url)
+    assert await balance(client, sender.pubkey()) == LAMPORTS_PER_SOL
+
+
 async def test_unknown_blockhash_is_preflight_failure(
     client: AsyncClient, funded: Funder, localnet: Localnet
 ) -> None:
@@ -213,7 +242,9 @@ async def test_blockhash_valid_for_150_blocks_then_expires(
 
         # Still valid well into its lifetime (about 110 blocks old).
         await wait_for_block_height(client, latest.last_valid_block_height - 40)
-        ok_tx = signed_tx([transfer_ix(sender.pubkey(), recipient, 1_000_500)], sender, latest.blockhash)
+        ok_tx = signed_tx(
+            [transfer_ix(sender.pubkey(), recipient, 1_000_500)], sender, latest.blockhash
+        )
         await send_and_confirm(client, ok_tx)
         assert await balance(client, recipient) == 1_000_500
 

@@ -9,6 +9,7 @@ use anchor_lang::prelude::*;
 pub mod error;
 pub mod events;
 pub mod instructions;
+pub mod math;
 pub mod state;
 
 use instructions::*;

@@ -127,7 +127,10 @@ impl Rpc {
         let tx = decode_transaction(&encoded, config.encoding)?;
         let signature = tx.signatures[0];
         let bank = self.bank_for(config.preflight_commitment.map(|c| solana_commitment_config::CommitmentConfig { commitment: c }), config.min_context_slot)?;
-        let sanitized = crate::chain::Chain::sanitize(&bank, tx.clone(), true).map_err(verification_error)?;
+        // As Agave's RPC: signatures are verified with the preflight; without it the
+        // transaction is accepted and a bad one is dropped when executed.
+        let sanitized = crate::chain::Chain::sanitize(&bank, tx.clone(), !config.skip_preflight)
+            .map_err(verification_error)?;
         if !config.skip_preflight {
             let sim = self.chain.simulate(&bank, &sanitized);
             if let Err(err) = &sim.result {

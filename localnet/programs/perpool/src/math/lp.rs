@@ -1,0 +1,179 @@
+//! LP token pricing: minting against and redeeming from the pool's assets under management.
+//!
+//! The LP token has [`LP_DECIMALS`] = 6, so at the first deposit one LP is worth $1 and the
+//! amount minted equals the deposit's USD value. Afterwards the price is `aum / supply`.
+//!
+//! Pool-favourable valuation (DESIGN §4 "AUM valued high on mint, low on burn"):
+//! - **Mint**: value the deposited tokens LOW ([`Valuation::Low`]) and the AUM HIGH
+//!   ([`Valuation::High`]); mint `lp_to_mint` (floor).
+//! - **Burn**: value the AUM LOW; `usd_for_lp` (floor); pay tokens with `usd_to_token_floor` at
+//!   the HIGH price.
+//!
+//! AUM must come from the program's own accounting (owned amounts, fees, open PnL), never from
+//! vault token balances, so a donation cannot move the LP price.
+
+use super::checked::{mul_div_floor_u64, to_u64};
+use super::{
+    token_to_usd_ceil, token_to_usd_floor, MathError, MathResult, OraclePrice, LP_DECIMALS, USD_ONE,
+};
+
+/// Which side of the spot/EMA pair to use and which way to round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Valuation {
+    /// `max(spot, ema)`, rounded up: AUM when minting LP, anything the user owes.
+    High,
+    /// `min(spot, ema)`, rounded down: AUM when burning LP, anything credited to the user.
+    Low,
+}
+
+/// USD value of `amount` base units of one custody, valued high or low (see [`Valuation`]).
+/// Pass `ema = spot` when a custody has no EMA.
+pub fn custody_value_usd(
+    amount: u64,
+    decimals: u8,
+    spot: &OraclePrice,
+    ema: &OraclePrice,
+    valuation: Valuation,
+) -> MathResult<u64> {
+    match valuation {
+        Valuation::High => token_to_usd_ceil(amount, decimals, &spot.max_value(*ema)),
+        Valuation::Low => token_to_usd_floor(amount, decimals, &spot.min_value(*ema)),
+    }
+}
+
+/// LP tokens to mint for a deposit worth `deposit_usd`.
+/// - First deposit (`lp_supply == 0`): `deposit_usd` (1 LP = $1; any AUM already present accrues
+///   to this first depositor, harming no existing LP).
+/// - Otherwise `floor(deposit × supply / aum)`.
+///
+/// `InvalidInput` if `aum_usd == 0` while LP tokens exist (the pool is wiped out; minting at
+/// an infinite rate would dilute nobody but the math is undefined). Callers should reject a
+/// zero result (a dust deposit that would be absorbed by the pool).
+pub fn lp_to_mint(deposit_usd: u64, aum_usd: u64, lp_supply: u64) -> MathResult<u64> {
+    if lp_supply == 0 {
+        return Ok(deposit_usd);
+    }
+    if aum_usd == 0 {
+        return Err(MathError::InvalidInput);
+    }
+    mul_div_floor_u64(deposit_usd, lp_supply, aum_usd)
+}
+
+/// USD owed for burning `lp_amount`: `floor(lp × aum / supply)`.
+/// `InvalidInput` if `lp_amount > lp_supply`, if nothing is minted, or if `aum_usd == 0` while
+/// LP tokens exist (same guard as [`lp_to_mint`]).
+pub fn usd_for_lp(lp_amount: u64, aum_usd: u64, lp_supply: u64) -> MathResult<u64> {
+    if lp_supply == 0 || lp_amount > lp_supply || aum_usd == 0 {
+        return Err(MathError::InvalidInput);
+    }
+    mul_div_floor_u64(lp_amount, aum_usd, lp_supply)
+}
+
+/// USD value of one whole LP token (10^6 base units), rounded down; $1 before the first mint.
+/// For display and view instructions.
+pub fn lp_token_price_usd(aum_usd: u64, lp_supply: u64) -> MathResult<u64> {
+    if lp_supply == 0 {
+        return Ok(USD_ONE);
+    }
+    let one_lp = super::checked::pow10(u32::from(LP_DECIMALS))?;
+    to_u64(super::checked::mul_div_floor(
+        one_lp,
+        u128::from(aum_usd),
+        u128::from(lp_supply),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::test_values::{pseudo_random_u64s, SAMPLE_U64S};
+
+    const USD: u64 = 1_000_000;
+
+    #[test]
+    fn first_deposit_is_one_dollar_per_lp() {
+        assert_eq!(lp_to_mint(1_000 * USD, 0, 0), Ok(1_000 * USD));
+        assert_eq!(lp_to_mint(1_000 * USD, 5 * USD, 0), Ok(1_000 * USD));
+        assert_eq!(lp_token_price_usd(0, 0), Ok(USD));
+        assert_eq!(lp_token_price_usd(1_000 * USD, 1_000 * USD), Ok(USD));
+    }
+
+    #[test]
+    fn later_deposits_and_redemptions() {
+        // AUM grew to $1100 for 1000 LP: $110 deposit → 100 LP; 100 LP → $110.
+        assert_eq!(
+            lp_to_mint(110 * USD, 1_100 * USD, 1_000 * USD),
+            Ok(100 * USD)
+        );
+        assert_eq!(
+            usd_for_lp(100 * USD, 1_100 * USD, 1_000 * USD),
+            Ok(110 * USD)
+        );
+        assert_eq!(lp_token_price_usd(1_100 * USD, 1_000 * USD), Ok(1_100_000));
+        // Rounds down: $1 into AUM $3 / supply 1 → 0 (caller rejects dust).
+        assert_eq!(lp_to_mint(1, 3, 1), Ok(0));
+        assert_eq!(usd_for_lp(1, 2, 3), Ok(0));
+    }
+
+    #[test]
+    fn guards() {
+        assert_eq!(lp_to_mint(USD, 0, 5), Err(MathError::InvalidInput));
+        assert_eq!(usd_for_lp(1, 0, 5), Err(MathError::InvalidInput));
+        assert_eq!(usd_for_lp(6, 10, 5), Err(MathError::InvalidInput));
+        assert_eq!(usd_for_lp(0, 10, 0), Err(MathError::InvalidInput));
+        assert_eq!(lp_to_mint(u64::MAX, 1, u64::MAX), Err(MathError::Overflow));
+    }
+
+    #[test]
+    fn custody_valuation_high_and_low() {
+        let spot = OraclePrice::new(15_025, -2);
+        let ema = OraclePrice::new(150_000_000_001, -9);
+        // 1 lamport: low = floor at $150.000000001 → 0; high = ceil at $150.25 → 1.
+        assert_eq!(custody_value_usd(1, 9, &spot, &ema, Valuation::Low), Ok(0));
+        assert_eq!(custody_value_usd(1, 9, &spot, &ema, Valuation::High), Ok(1));
+        assert_eq!(
+            custody_value_usd(2_000_000_000, 9, &spot, &ema, Valuation::Low),
+            Ok(300_000_000)
+        );
+        assert_eq!(
+            custody_value_usd(2_000_000_000, 9, &spot, &ema, Valuation::High),
+            Ok(300_500_000)
+        );
+    }
+
+    /// LP round trip at constant AUM never gains: deposit → mint → burn returns ≤ the deposit,
+    /// and the LP price never falls for the remaining holders.
+    #[test]
+    fn property_round_trip_never_gains() {
+        let values: Vec<u64> = SAMPLE_U64S
+            .iter()
+            .copied()
+            .chain(pseudo_random_u64s(40, 13))
+            .map(|v| v % (1u64 << 60))
+            .collect();
+        for &aum in values.iter().filter(|&&v| v > 0) {
+            for &supply in values.iter().filter(|&&v| v > 0).step_by(2) {
+                for &deposit in values.iter().step_by(3) {
+                    let Ok(minted) = lp_to_mint(deposit, aum, supply) else {
+                        continue;
+                    };
+                    let (Some(aum2), Some(supply2)) =
+                        (aum.checked_add(deposit), supply.checked_add(minted))
+                    else {
+                        continue;
+                    };
+                    let back = usd_for_lp(minted, aum2, supply2).unwrap();
+                    assert!(
+                        back <= deposit,
+                        "round trip gained {deposit} -> {minted} -> {back}"
+                    );
+                    // LP price for existing holders does not fall: aum2/supply2 >= aum/supply.
+                    assert!(
+                        u128::from(aum2) * u128::from(supply)
+                            >= u128::from(aum) * u128::from(supply2)
+                    );
+                }
+            }
+        }
+    }
+}
