@@ -12,12 +12,6 @@ from solders.pubkey import Pubkey
 from perpool.localnet import find_repo_root
 
 PROGRAM_ID = Pubkey.from_string("49sMQuhmLDssg8CxiHZXfg736edm8L76RKvG594gc8oc")
-CONFIG_SEED = b"config"
-
-
-def config_pda(program_id: Pubkey = PROGRAM_ID) -> tuple[Pubkey, int]:
-    """The global config PDA (seeds ``["config"]``) and its bump."""
-    return Pubkey.find_program_address([CONFIG_SEED], program_id)
 
 
 def account_discriminator(name: str) -> bytes:
@@ -44,7 +38,7 @@ def load_program(provider: Provider, idl: Idl | None = None) -> Program:
 
 
 def error_names(idl: Idl) -> dict[int, str]:
-    """Program error code → variant name (``6001`` → ``"MintMismatch"``)."""
+    """Program error code → variant name (``6000`` → ``"MathOverflow"``)."""
     return {err.code: err.name for err in (idl.errors or [])}
 
 

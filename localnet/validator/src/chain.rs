@@ -69,10 +69,6 @@ pub struct TxRecord {
 #[derive(Clone)]
 pub struct BlockRecord {
     pub slot: Slot,
-    pub parent_slot: Slot,
-    pub blockhash: Hash,
-    pub previous_blockhash: Hash,
-    pub block_height: u64,
     pub block_time: UnixTimestamp,
     pub signatures: Vec<Signature>,
 }
@@ -214,10 +210,6 @@ impl Chain {
     fn record_block(&self, bank: &Bank, signatures: Vec<Signature>) {
         let record = BlockRecord {
             slot: bank.slot(),
-            parent_slot: bank.parent_slot(),
-            blockhash: bank.last_blockhash(),
-            previous_blockhash: bank.parent_hash(),
-            block_height: bank.block_height(),
             block_time: bank.clock().unix_timestamp,
             signatures,
         };

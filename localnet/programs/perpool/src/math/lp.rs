@@ -24,6 +24,8 @@ pub enum Valuation {
     High,
     /// `min(spot, ema)`, rounded down: AUM when burning LP, anything credited to the user.
     Low,
+    /// Spot price, rounded down: reported values (cached AUM, views).
+    Spot,
 }
 
 /// USD value of `amount` base units of one custody, valued high or low (see [`Valuation`]).
@@ -37,6 +39,7 @@ pub fn custody_value_usd(
 ) -> MathResult<u64> {
     match valuation {
         Valuation::High => token_to_usd_ceil(amount, decimals, &spot.max_value(*ema)),
+        Valuation::Spot => token_to_usd_floor(amount, decimals, spot),
         Valuation::Low => token_to_usd_floor(amount, decimals, &spot.min_value(*ema)),
     }
 }

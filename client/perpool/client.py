@@ -1,0 +1,313 @@
+"""Async client of the Perpool program: instruction builders, sending, account fetches, views.
+
+Every amount is an integer in on-chain units (token base units, USD with 6 decimals, prices
+with 9 decimals); conversion from human units belongs to the callers (CLI, keeper).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from anchorpy import Context, Program, Provider, Wallet
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.types import TxOpts
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
+from solders.sysvar import RENT
+from solders.transaction import Transaction
+from spl.token.constants import TOKEN_PROGRAM_ID
+
+from perpool import pda
+from perpool.program import PROGRAM_ID, load_idl
+
+SEND_OPTS = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
+
+
+class ViewError(RuntimeError):
+    """A view instruction failed in simulation; ``logs`` has the program's log lines."""
+
+    def __init__(self, err: object, logs: list[str]) -> None:
+        super().__init__(f"view failed: {err}")
+        self.err = err
+        self.logs = logs
+
+
+def instruction_hash(name: str, accounts: Sequence[Pubkey], args: bytes) -> bytes:
+    """sha256 an admin approval is bound to (mirror of ``Multisig::instruction_hash``)."""
+    digest = hashlib.sha256(b"perpool:" + name.encode())
+    for key in accounts:
+        digest.update(bytes(key))
+    digest.update(args)
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class CustodyKeys:
+    pool: Pubkey
+    mint: Pubkey
+    custody: Pubkey
+    token_account: Pubkey
+    oracle: Pubkey
+
+
+class PerpoolClient:
+    """One connection and payer; methods return signatures, decoded accounts or view results."""
+
+    def __init__(self, program: Program, payer: Keypair) -> None:
+        self.program = program
+        self.payer = payer
+
+    @classmethod
+    def connect(cls, url: str, payer: Keypair, *, timeout: float = 30.0) -> PerpoolClient:
+        conn = AsyncClient(url, commitment=Confirmed, timeout=timeout)
+        provider = Provider(conn, Wallet(payer), SEND_OPTS)
+        return cls(Program(load_idl(), PROGRAM_ID, provider), payer)
+
+    @property
+    def connection(self) -> AsyncClient:
+        return self.program.provider.connection
+
+    async def close(self) -> None:
+        await self.program.close()
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def ix(
+        self,
+        name: str,
+        *args: Any,
+        accounts: dict[str, Pubkey],
+        remaining: Sequence[AccountMeta] = (),
+    ) -> Instruction:
+        ctx = Context(accounts=accounts, remaining_accounts=list(remaining))
+        built: Instruction = self.program.instruction[name](*args, ctx=ctx)
+        return built
+
+    async def send(self, ixs: Sequence[Instruction], signers: Sequence[Keypair] = ()) -> Signature:
+        """Signs with the payer and ``signers``, sends with preflight, waits for confirmation."""
+        blockhash = (await self.connection.get_latest_blockhash(Confirmed)).value.blockhash
+        all_signers = [self.payer, *[s for s in signers if s.pubkey() != self.payer.pubkey()]]
+        tx = Transaction(all_signers, Message(list(ixs), self.payer.pubkey()), blockhash)
+        resp = await self.connection.send_transaction(tx, opts=SEND_OPTS)
+        await self.connection.confirm_transaction(resp.value, Confirmed)
+        return resp.value
+
+    async def view(self, name: str, *args: Any, accounts: dict[str, Pubkey], remaining: Sequence[AccountMeta] = ()) -> Any:
+        """Simulates a view instruction and decodes its return data with the IDL."""
+        ix = self.ix(name, *args, accounts=accounts, remaining=remaining)
+        blockhash = (await self.connection.get_latest_blockhash(Confirmed)).value.blockhash
+        tx = Transaction([self.payer], Message([ix], self.payer.pubkey()), blockhash)
+        sim = (await self.connection.simulate_transaction(tx, sig_verify=False, commitment=Confirmed)).value
+        if sim.err is not None:
+            raise ViewError(sim.err, list(sim.logs or []))
+        if sim.return_data is None:
+            raise ViewError("no return data", list(sim.logs or []))
+        return self._decode_return(name, bytes(sim.return_data.data))
+
+    def _decode_return(self, name: str, data: bytes) -> Any:
+        idl_ix = next(i for i in self.program.idl.instructions if _snake(i.name) == name)
+        returns = idl_ix.returns
+        if returns == "u64":
+            return int.from_bytes(data[:8], "little")
+        if returns == "bool":
+            return data[0] != 0
+        defined = getattr(returns, "defined", None)
+        if defined is None:
+            raise ValueError(f"unsupported return type of {name}: {returns!r}")
+        return self.program.coder.types.decode(defined, data)
+
+    # ---- keys and accounts ----------------------------------------------------------------
+
+    def custody_keys(self, pool_name: str, mint: Pubkey) -> CustodyKeys:
+        pool_key = pda.pool(pool_name)
+        return CustodyKeys(
+            pool=pool_key,
+            mint=mint,
+            custody=pda.custody(pool_key, mint),
+            token_account=pda.custody_token_account(pool_key, mint),
+            oracle=pda.custom_oracle(pool_key, mint),
+        )
+
+    async def fetch(self, account_type: str, address: Pubkey) -> Any:
+        return await self.program.account[account_type].fetch(address, Confirmed)
+
+    async def pool_remaining_accounts(self, pool_name: str) -> list[AccountMeta]:
+        """Every custody of the pool, then their oracles (what AUM instructions expect)."""
+        pool = await self.fetch("Pool", pda.pool(pool_name))
+        custodies = list(pool.custodies)
+        oracles = [(await self.fetch("Custody", c)).oracle.oracle_account for c in custodies]
+        return [AccountMeta(k, is_signer=False, is_writable=False) for k in [*custodies, *oracles]]
+
+    # ---- admin ----------------------------------------------------------------------------
+
+    async def init(
+        self,
+        admins: Sequence[Pubkey],
+        min_signatures: int,
+        oracle_authority: Pubkey,
+        permissions: dict[str, bool] | None = None,
+    ) -> Signature:
+        params = {
+            "min_signatures": min_signatures,
+            "oracle_authority": oracle_authority,
+            "permissions": permissions or all_permissions(True),
+        }
+        ix = self.ix(
+            "init",
+            params,
+            accounts={
+                "upgrade_authority": self.payer.pubkey(),
+                "multisig": pda.multisig(),
+                "transfer_authority": pda.transfer_authority(),
+                "perpool": pda.perpool(),
+                "perpool_program": PROGRAM_ID,
+                "perpool_program_data": pda.program_data(),
+                "system_program": SYSTEM_PROGRAM_ID,
+            },
+            remaining=[AccountMeta(a, is_signer=False, is_writable=False) for a in admins],
+        )
+        return await self.send([ix])
+
+    async def approve(self, admin: Keypair, approved: bytes) -> Signature:
+        ix = self.ix(
+            "approve_admin_instruction",
+            list(approved),
+            accounts={"admin": admin.pubkey(), "multisig": pda.multisig()},
+        )
+        return await self.send([ix], [admin])
+
+    async def send_admin(self, name: str, ix: Instruction, hash_accounts: Sequence[Pubkey], admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+        """Records ``approvers``' approvals of this exact instruction, then sends it as ``admin``."""
+        approved = instruction_hash(name, hash_accounts, bytes(ix.data[8:]))
+        for approver in approvers:
+            await self.approve(approver, approved)
+        return await self.send([ix], [admin])
+
+    def add_pool_ix(self, name: str, admin: Pubkey) -> Instruction:
+        pool_key = pda.pool(name)
+        return self.ix(
+            "add_pool",
+            name,
+            accounts={
+                "admin": admin,
+                "multisig": pda.multisig(),
+                "transfer_authority": pda.transfer_authority(),
+                "perpool": pda.perpool(),
+                "pool": pool_key,
+                "lp_token_mint": pda.lp_token_mint(pool_key),
+                "system_program": SYSTEM_PROGRAM_ID,
+                "token_program": TOKEN_PROGRAM_ID,
+                "rent": RENT,
+            },
+        )
+
+    async def add_pool(self, name: str, admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+        ix = self.add_pool_ix(name, admin.pubkey())
+        return await self.send_admin("add_pool", ix, [pda.pool(name)], admin, approvers)
+
+    def add_custody_ix(self, pool_name: str, mint: Pubkey, is_stable: bool, config: dict[str, Any], admin: Pubkey) -> Instruction:
+        keys = self.custody_keys(pool_name, mint)
+        return self.ix(
+            "add_custody",
+            {"is_stable": is_stable, "config": config},
+            accounts={
+                "admin": admin,
+                "multisig": pda.multisig(),
+                "transfer_authority": pda.transfer_authority(),
+                "perpool": pda.perpool(),
+                "pool": keys.pool,
+                "custody": keys.custody,
+                "custody_token_account": keys.token_account,
+                "custom_oracle": keys.oracle,
+                "custody_token_mint": mint,
+                "system_program": SYSTEM_PROGRAM_ID,
+                "token_program": TOKEN_PROGRAM_ID,
+                "rent": RENT,
+            },
+        )
+
+    async def add_custody(
+        self,
+        pool_name: str,
+        mint: Pubkey,
+        is_stable: bool,
+        config: dict[str, Any],
+        admin: Keypair,
+        approvers: Sequence[Keypair] = (),
+    ) -> Signature:
+        ix = self.add_custody_ix(pool_name, mint, is_stable, config, admin.pubkey())
+        return await self.send_admin("add_custody", ix, [pda.pool(pool_name), mint], admin, approvers)
+
+    def set_permissions_ix(self, permissions: dict[str, bool], admin: Pubkey) -> Instruction:
+        return self.ix(
+            "set_permissions",
+            permissions,
+            accounts={"admin": admin, "multisig": pda.multisig(), "perpool": pda.perpool()},
+        )
+
+    async def set_permissions(self, permissions: dict[str, bool], admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+        ix = self.set_permissions_ix(permissions, admin.pubkey())
+        return await self.send_admin("set_permissions", ix, [pda.perpool()], admin, approvers)
+
+    def set_custody_config_ix(self, pool_name: str, mint: Pubkey, config: dict[str, Any], admin: Pubkey) -> Instruction:
+        keys = self.custody_keys(pool_name, mint)
+        return self.ix(
+            "set_custody_config",
+            config,
+            accounts={"admin": admin, "multisig": pda.multisig(), "pool": keys.pool, "custody": keys.custody},
+        )
+
+    async def set_custody_config(self, pool_name: str, mint: Pubkey, config: dict[str, Any], admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+        ix = self.set_custody_config_ix(pool_name, mint, config, admin.pubkey())
+        custody = self.custody_keys(pool_name, mint).custody
+        return await self.send_admin("set_custody_config", ix, [custody], admin, approvers)
+
+    # ---- oracle ---------------------------------------------------------------------------
+
+    def set_price_ix(self, pool_name: str, mint: Pubkey, authority: Pubkey, *, price: int, expo: int, conf: int, ema: int, publish_time: int) -> Instruction:
+        keys = self.custody_keys(pool_name, mint)
+        return self.ix(
+            "set_custom_oracle_price",
+            {"price": price, "expo": expo, "conf": conf, "ema": ema, "publish_time": publish_time},
+            accounts={
+                "oracle_authority": authority,
+                "perpool": pda.perpool(),
+                "pool": keys.pool,
+                "custody": keys.custody,
+                "oracle": keys.oracle,
+            },
+        )
+
+    async def set_price(self, pool_name: str, mint: Pubkey, authority: Keypair, **price: int) -> Signature:
+        return await self.send([self.set_price_ix(pool_name, mint, authority.pubkey(), **price)], [authority])
+
+
+def all_permissions(allowed: bool) -> dict[str, bool]:
+    names = (
+        "allow_add_liquidity",
+        "allow_remove_liquidity",
+        "allow_open_position",
+        "allow_close_position",
+        "allow_collateral_change",
+        "allow_swap",
+        "allow_liquidation",
+    )
+    return dict.fromkeys(names, allowed)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for ch in name:
+        if ch.isupper():
+            out.append("_" + ch.lower())
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,147 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token::{Token, TokenAccount};
+
+use crate::{
+    error::PerpoolError,
+    events::PositionClosed,
+    math,
+    state::{Custody, Perpool, Pool, Position, Side},
+};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
+pub struct ClosePositionParams {
+    /// Worst acceptable exit price (9 decimals): a floor for longs, a ceiling for shorts.
+    pub price: u64,
+    /// Share of the position to close in bps (10_000 = all of it).
+    pub close_bps: u64,
+}
+
+#[derive(Accounts)]
+pub struct ClosePosition<'info> {
+    #[account(mut)]
+    pub owner: Signer<'info>,
+
+    #[account(mut, constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount)]
+    pub receiving_account: Box<Account<'info, TokenAccount>>,
+
+    /// CHECK: transfer authority PDA, signs for the vault.
+    #[account(seeds = [Perpool::TRANSFER_AUTHORITY_SEED], bump = perpool.transfer_authority_bump)]
+    pub transfer_authority: UncheckedAccount<'info>,
+
+    #[account(seeds = [Perpool::SEED], bump = perpool.bump)]
+    pub perpool: Box<Account<'info, Perpool>>,
+
+    #[account(seeds = [Pool::SEED, pool.name.as_bytes()], bump = pool.bump)]
+    pub pool: Box<Account<'info, Pool>>,
+
+    #[account(
+        mut,
+        has_one = owner @ PerpoolError::InvalidPosition,
+        has_one = pool @ PerpoolError::InvalidPosition,
+        has_one = custody @ PerpoolError::InvalidPosition,
+        has_one = collateral_custody @ PerpoolError::InvalidPosition,
+        seeds = [Position::SEED, owner.key().as_ref(), pool.key().as_ref(), custody.key().as_ref(), position.side.seed()],
+        bump = position.bump
+    )]
+    pub position: Box<Account<'info, Position>>,
+
+    #[account(mut, has_one = pool, seeds = [Custody::SEED, pool.key().as_ref(), custody.mint.as_ref()], bump = custody.bump)]
+    pub custody: Box<Account<'info, Custody>>,
+
+    /// CHECK: validated against the custody's oracle configuration when read.
+    pub custody_oracle: UncheckedAccount<'info>,
+
+    #[account(mut, has_one = pool, seeds = [Custody::SEED, pool.key().as_ref(), collateral_custody.mint.as_ref()], bump = collateral_custody.bump)]
+    pub collateral_custody: Box<Account<'info, Custody>>,
+
+    /// CHECK: validated against the collateral custody's oracle configuration when read.
+    pub collateral_custody_oracle: UncheckedAccount<'info>,
+
+    #[account(mut, address = collateral_custody.token_account @ PerpoolError::InvalidTokenAccount)]
+    pub collateral_custody_token_account: Box<Account<'info, TokenAccount>>,
+
+    pub token_program: Program<'info, Token>,
+}
+
+pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionParams) -> Result<()> {
+    let perpool = &ctx.accounts.perpool;
+    perpool.check(perpool.permissions.allow_close_position)?;
+    let now = Clock::get()?.unix_timestamp;
+    let same = ctx.accounts.custody.key() == ctx.accounts.collateral_custody.key();
+    let prices = ctx.accounts.custody.prices(&ctx.accounts.custody_oracle, now)?;
+    let collateral_prices = ctx.accounts.collateral_custody.prices(&ctx.accounts.collateral_custody_oracle, now)?;
+    ctx.accounts.collateral_custody.accrue_borrow(now)?;
+    if same {
+        let accrued = (**ctx.accounts.collateral_custody).clone();
+        ctx.accounts.custody.set_inner(accrued);
+    }
+    let position = &ctx.accounts.position;
+    let full = params.close_bps == math::BPS_DENOMINATOR;
+    if !full {
+        // A partial close must not let an under-margined position shed its worst part.
+        require!(
+            !position.is_liquidatable(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices)?,
+            PerpoolError::InvalidCloseSize
+        );
+    }
+    let q = position.quote_close(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, params.close_bps)?;
+    require!(q.size_usd > 0 && (full || q.size_usd < position.size_usd), PerpoolError::InvalidCloseSize);
+    match position.side {
+        Side::Long => require!(q.exit_price >= params.price, PerpoolError::PriceLimitExceeded),
+        Side::Short => require!(q.exit_price <= params.price, PerpoolError::PriceLimitExceeded),
+    }
+    let fees_usd = q.close_fee_usd.checked_add(q.borrow_fee_usd).ok_or(PerpoolError::MathOverflow)?;
+    let fee_amount = math::usd_to_token_floor(fees_usd, ctx.accounts.collateral_custody.decimals, &collateral_prices.max())?;
+    let (side, entry, old_size) = (position.side, position.price, position.size_usd);
+
+    perpool.transfer_from_vault(
+        ctx.accounts.collateral_custody_token_account.to_account_info(),
+        ctx.accounts.receiving_account.to_account_info(),
+        ctx.accounts.transfer_authority.to_account_info(),
+        ctx.accounts.token_program.to_account_info(),
+        q.payout_amount,
+    )?;
+    {
+        let cc: &mut Custody = if same { &mut ctx.accounts.custody } else { &mut ctx.accounts.collateral_custody };
+        cc.settle_close(q.collateral_amount, q.locked_amount, q.payout_amount, fee_amount)?;
+    }
+    {
+        let c: &mut Custody = &mut ctx.accounts.custody;
+        c.remove_from_book(side, entry, old_size, old_size - q.size_usd, q.collateral_usd, full)?;
+        c.stats.volume_close_position_usd = c.stats.volume_close_position_usd.saturating_add(q.size_usd);
+        c.stats.fees_close_position_usd = c.stats.fees_close_position_usd.saturating_add(q.close_fee_usd);
+        c.stats.fees_borrow_usd = c.stats.fees_borrow_usd.saturating_add(q.borrow_fee_usd);
+    }
+    if same {
+        let merged = (**ctx.accounts.custody).clone();
+        ctx.accounts.collateral_custody.set_inner(merged);
+    }
+
+    let index = ctx.accounts.collateral_custody.borrow_state.cumulative_interest;
+    let position = &mut ctx.accounts.position;
+    emit!(PositionClosed {
+        owner: position.owner,
+        position: position.key(),
+        side,
+        exit_price: q.exit_price,
+        size_usd: q.size_usd,
+        profit_usd: q.profit_usd,
+        loss_usd: q.loss_usd,
+        fee_usd: q.close_fee_usd,
+        borrow_fee_usd: q.borrow_fee_usd,
+        payout_amount: q.payout_amount,
+        remaining_size_usd: old_size - q.size_usd,
+    });
+    if full {
+        position.close(ctx.accounts.owner.to_account_info())?;
+    } else {
+        position.size_usd = old_size - q.size_usd;
+        position.collateral_usd = position.collateral_usd.checked_sub(q.collateral_usd).ok_or(PerpoolError::MathOverflow)?;
+        position.collateral_amount = position.collateral_amount.checked_sub(q.collateral_amount).ok_or(PerpoolError::MathOverflow)?;
+        position.locked_amount = position.locked_amount.checked_sub(q.locked_amount).ok_or(PerpoolError::MathOverflow)?;
+        position.borrow_index_snapshot = index;
+        position.unpaid_borrow_fee_usd = 0;
+        position.update_time = now;
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+use anchor_lang::prelude::*;
+
+use crate::{error::PerpoolError, state::oracle::OracleParams};
+
+pub const BPS_POWER: u64 = 10_000;
+/// Leverage is expressed in bps of 1x: 10_000 = 1x, 2_500_000 = 250x.
+pub const MAX_LEVERAGE_LIMIT: u64 = 1_000 * BPS_POWER;
+/// Rates (borrow curve, utilization) use 9 decimals: 1_000_000_000 = 100%.
+pub const RATE_POWER: u64 = 1_000_000_000;
+
+/// One token held by a pool (PDA seeds: `["custody", pool, mint]`); its vault is the token
+/// account `["custody_token_account", pool, mint]` owned by the transfer authority.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Custody {
+    pub pool: Pubkey,
+    pub mint: Pubkey,
+    pub token_account: Pubkey,
+    pub decimals: u8,
+    pub is_stable: bool,
+    pub oracle: OracleParams,
+    pub pricing: PricingParams,
+    pub fees: Fees,
+    pub borrow_rate: BorrowRateParams,
+    pub borrow_state: BorrowRateState,
+    pub assets: Assets,
+    pub stats: Stats,
+    pub longs: PositionTotals,
+    pub shorts: PositionTotals,
+    /// Target share of pool value (bps) and the band LP actions and swaps must stay in.
+    pub ratios: TokenRatios,
+    pub bump: u8,
+    pub token_account_bump: u8,
+}
+
+impl Custody {
+    pub const SEED: &'static [u8] = b"custody";
+    pub const TOKEN_ACCOUNT_SEED: &'static [u8] = b"custody_token_account";
+}
+
+/// Leverage, utilization and size limits.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug)]
+pub struct PricingParams {
+    pub min_initial_leverage: u64,
+    pub max_initial_leverage: u64,
+    /// Positions whose leverage exceeds this are liquidatable: the maintenance margin is
+    /// 1 / max_leverage of size (250x → 0.4%).
+    pub max_leverage: u64,
+    /// Largest locked / owned after an open, in bps.
+    pub max_utilization_bps: u64,
+    /// Largest size of one position in USD (0 = no limit).
+    pub max_position_size_usd: u64,
+    /// Caps on total open interest per side in USD (0 = no limit).
+    pub max_long_open_interest_usd: u64,
+    pub max_short_open_interest_usd: u64,
+}
+
+impl PricingParams {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            BPS_POWER <= self.min_initial_leverage
+                && self.min_initial_leverage <= self.max_initial_leverage
+                && self.max_initial_leverage <= self.max_leverage
+                && self.max_leverage <= MAX_LEVERAGE_LIMIT,
+            PerpoolError::InvalidPricingConfig
+        );
+        require!(
+            self.max_utilization_bps > 0 && self.max_utilization_bps <= BPS_POWER,
+            PerpoolError::InvalidPricingConfig
+        );
+        Ok(())
+    }
+}
+
+/// Fees in bps of the amount or size they apply to.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug)]
+pub struct Fees {
+    pub open_position_bps: u64,
+    pub close_position_bps: u64,
+    pub swap_bps: u64,
+    pub add_liquidity_bps: u64,
+    pub remove_liquidity_bps: u64,
+    /// Paid to whoever liquidates, in bps of size (out of what is left of the collateral).
+    pub liquidation_reward_bps: u64,
+    /// Share of every fee kept for the protocol; the rest stays with the LPs.
+    pub protocol_share_bps: u64,
+}
+
+/// Largest single fee rate accepted (10%).
+pub const MAX_FEE_BPS: u64 = 1_000;
+
+impl Fees {
+    pub fn validate(&self) -> Result<()> {
+        let rates = [
+            self.open_position_bps,
+            self.close_position_bps,
+            self.swap_bps,
+            self.add_liquidity_bps,
+            self.remove_liquidity_bps,
+            self.liquidation_reward_bps,
+        ];
+        require!(rates.iter().all(|r| *r <= MAX_FEE_BPS), PerpoolError::InvalidFeeConfig);
+        require!(self.protocol_share_bps <= BPS_POWER, PerpoolError::InvalidFeeConfig);
+        Ok(())
+    }
+}
+
+/// Hourly borrow rate curve (9 decimals): base + slope1 up to the optimal utilization, then
+/// slope2. The seed rule "utilization × hourly rate" is base = 0, slope1 = rate, slope2 = 0,
+/// optimal = 100%.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug)]
+pub struct BorrowRateParams {
+    pub base_rate: u64,
+    pub slope1: u64,
+    pub slope2: u64,
+    pub optimal_utilization: u64,
+}
+
+/// Largest hourly rate a curve may reach (10% per hour).
+pub const MAX_HOURLY_RATE: u64 = RATE_POWER / 10;
+
+impl BorrowRateParams {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.optimal_utilization > 0 && self.optimal_utilization <= RATE_POWER,
+            PerpoolError::InvalidBorrowRateConfig
+        );
+        let peak = self
+            .base_rate
+            .checked_add(self.slope1)
+            .and_then(|r| r.checked_add(self.slope2))
+            .ok_or(PerpoolError::InvalidBorrowRateConfig)?;
+        require!(peak <= MAX_HOURLY_RATE, PerpoolError::InvalidBorrowRateConfig);
+        Ok(())
+    }
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug, Default)]
+pub struct BorrowRateState {
+    /// Hourly rate at the last accrual (9 decimals).
+    pub current_rate: u64,
+    /// Fraction of size owed since inception (9 decimals); positions keep a snapshot.
+    pub cumulative_interest: u128,
+    pub last_update: i64,
+}
+
+/// Token accounting of a custody, in the mint's base units. The vault holds
+/// owned + collateral + protocol_fees.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug, Default)]
+pub struct Assets {
+    /// Belongs to the LPs (includes their fee share).
+    pub owned: u64,
+    /// Part of `owned` reserved to pay open positions' profits.
+    pub locked: u64,
+    /// Traders' collateral.
+    pub collateral: u64,
+    /// Fees kept for the protocol, withdrawable by the admin.
+    pub protocol_fees: u64,
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug, Default)]
+pub struct Stats {
+    pub volume_add_liquidity_usd: u64,
+    pub volume_remove_liquidity_usd: u64,
+    pub volume_swap_usd: u64,
+    pub volume_open_position_usd: u64,
+    pub volume_close_position_usd: u64,
+    pub volume_liquidation_usd: u64,
+    /// Fees collected, by action (USD at the time of collection).
+    pub fees_add_liquidity_usd: u64,
+    pub fees_remove_liquidity_usd: u64,
+    pub fees_swap_usd: u64,
+    pub fees_open_position_usd: u64,
+    pub fees_close_position_usd: u64,
+    pub fees_borrow_usd: u64,
+    pub fees_liquidation_usd: u64,
+}
+
+/// Sums over the open positions of one side, for AUM and invariant checks.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug, Default)]
+pub struct PositionTotals {
+    pub open_positions: u64,
+    pub size_usd: u64,
+    pub collateral_usd: u64,
+    /// Σ size / entry price (token units × 1e9): the book's value at price P is P × this.
+    pub size_over_entry: u128,
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug)]
+pub struct TokenRatios {
+    pub target_bps: u64,
+    pub min_bps: u64,
+    pub max_bps: u64,
+}
+
+impl TokenRatios {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.min_bps <= self.target_bps && self.target_bps <= self.max_bps && self.max_bps <= BPS_POWER,
+            PerpoolError::InvalidTokenRatios
+        );
+        Ok(())
+    }
+}
+
+use crate::{math, state::oracle::Prices};
+
+impl Custody {
+    pub fn validate_config(&self) -> Result<()> {
+        self.oracle.validate()?;
+        self.pricing.validate()?;
+        self.fees.validate()?;
+        self.borrow_rate.validate()?;
+        self.ratios.validate()
+    }
+
+    pub fn prices(&self, oracle: &AccountInfo, now: i64) -> Result<Prices> {
+        self.oracle.read(oracle, now)
+    }
+
+    /// Utilization (9 decimals), rounded up so borrowers are never undercharged.
+    pub fn utilization(&self) -> Result<u64> {
+        Ok(math::utilization_ceil(self.assets.locked, self.assets.owned)?)
+    }
+
+    pub fn hourly_borrow_rate(&self) -> Result<u64> {
+        let p = &self.borrow_rate;
+        Ok(math::hourly_borrow_rate(self.utilization()?, p.base_rate, p.slope1, p.slope2, p.optimal_utilization)?)
+    }
+
+    /// Advances the cumulative borrow index to `now`. Every instruction that changes `owned` or
+    /// `locked` calls this first, so the rate from the current utilization is the one that held
+    /// over the whole elapsed period. Idempotent within one timestamp.
+    pub fn accrue_borrow(&mut self, now: i64) -> Result<()> {
+        let rate = self.hourly_borrow_rate()?;
+        let state = &mut self.borrow_state;
+        if state.last_update != 0 && now > state.last_update {
+            let elapsed = u64::try_from(now - state.last_update).map_err(|_| PerpoolError::MathOverflow)?;
+            state.cumulative_interest = math::accrue_index(state.cumulative_interest, rate, elapsed)?;
+        }
+        if now > state.last_update {
+            state.last_update = now;
+        }
+        state.current_rate = rate;
+        Ok(())
+    }
+
+    /// Tokens the LPs can take out or traders can borrow.
+    pub fn available(&self) -> Result<u64> {
+        Ok(self.assets.owned.checked_sub(self.assets.locked).ok_or(PerpoolError::MathOverflow)?)
+    }
+
+    /// Adds the LP share of a fee to `owned` and the protocol share to `protocol_fees`.
+    pub fn collect_fee(&mut self, fee_amount: u64) -> Result<()> {
+        let split = math::split_fee(fee_amount, self.fees.protocol_share_bps)?;
+        self.assets.owned = self.assets.owned.checked_add(split.lp_share).ok_or(PerpoolError::MathOverflow)?;
+        self.assets.protocol_fees =
+            self.assets.protocol_fees.checked_add(split.protocol_share).ok_or(PerpoolError::MathOverflow)?;
+        Ok(())
+    }
+
+    pub fn totals_mut(&mut self, side: crate::state::Side) -> &mut PositionTotals {
+        match side {
+            crate::state::Side::Long => &mut self.longs,
+            crate::state::Side::Short => &mut self.shorts,
+        }
+    }
+}
+
+/// USD value of an open book side at `price_9dp` (its size plus the traders' PnL).
+pub fn book_value_usd(totals: &PositionTotals, price_9dp: u64) -> Result<u64> {
+    let value = math::mul_div_floor(totals.size_over_entry, u128::from(price_9dp), u128::from(math::RATE_ONE))?;
+    Ok(math::to_u64(value)?)
+}
+
+/// `size × 1e9 / entry`, the quantity `PositionTotals::size_over_entry` sums.
+pub fn size_over_entry(size_usd: u64, entry_price_9dp: u64) -> Result<u128> {
+    Ok(math::mul_div_floor(u128::from(size_usd), u128::from(math::RATE_ONE), u128::from(entry_price_9dp))?)
+}
+
+impl Custody {
+    /// Collateral-side bookkeeping of a close: `collateral_amount` and `locked_amount` are
+    /// released, `paid_out` leaves the vault, and the pool keeps the rest. The fee is collected
+    /// out of what the pool keeps (in full when the trader is paid a profit, since the payout
+    /// was reduced by it); the protocol takes its share, the LPs the remainder and any loss.
+    pub fn settle_close(&mut self, collateral_amount: u64, locked_amount: u64, paid_out: u64, fee_amount: u64) -> Result<()> {
+        self.assets.collateral = self.assets.collateral.checked_sub(collateral_amount).ok_or(PerpoolError::MathOverflow)?;
+        self.assets.locked = self.assets.locked.checked_sub(locked_amount).ok_or(PerpoolError::MathOverflow)?;
+        let kept = i128::from(collateral_amount) - i128::from(paid_out);
+        let collected = if kept >= 0 { fee_amount.min(u64::try_from(kept).unwrap_or(u64::MAX)) } else { fee_amount };
+        let protocol = math::split_fee(collected, self.fees.protocol_share_bps)?.protocol_share;
+        self.assets.protocol_fees = self.assets.protocol_fees.checked_add(protocol).ok_or(PerpoolError::MathOverflow)?;
+        let owned = i128::from(self.assets.owned) + kept - i128::from(protocol);
+        self.assets.owned = u64::try_from(owned).map_err(|_| PerpoolError::InsufficientLiquidity)?;
+        require!(self.assets.locked <= self.assets.owned, PerpoolError::InsufficientLiquidity);
+        Ok(())
+    }
+
+    /// Takes a closed slice of a position out of its side's totals.
+    pub fn remove_from_book(
+        &mut self,
+        side: crate::state::Side,
+        entry_price: u64,
+        old_size_usd: u64,
+        new_size_usd: u64,
+        collateral_usd: u64,
+        closes_position: bool,
+    ) -> Result<()> {
+        let removed_units = size_over_entry(old_size_usd, entry_price)?
+            .checked_sub(size_over_entry(new_size_usd, entry_price)?)
+            .ok_or(PerpoolError::MathOverflow)?;
+        let totals = self.totals_mut(side);
+        totals.size_usd = totals.size_usd.saturating_sub(old_size_usd - new_size_usd);
+        totals.collateral_usd = totals.collateral_usd.saturating_sub(collateral_usd);
+        totals.size_over_entry = totals.size_over_entry.saturating_sub(removed_units);
+        if closes_position {
+            totals.open_positions = totals.open_positions.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
