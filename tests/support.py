@@ -17,6 +17,8 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
+from perpool.localnet import LocalnetRpc
+
 FEE_PER_SIGNATURE = 5000
 LAMPORTS_PER_SOL = 1_000_000_000
 TOKEN_ACCOUNT_SIZE = 165
@@ -85,3 +87,16 @@ async def wait_for_block_height(client: AsyncClient, target: int, timeout: float
         if time.monotonic() > deadline:
             raise AssertionError(f"block height {height} did not reach {target} within {timeout}s")
         await asyncio.sleep(0.01)
+
+
+async def advance_clock_confirmed(rpc: LocalnetRpc, seconds: int, timeout: float = 10.0) -> int:
+    """Advance the Clock and wait until confirmed reads (what clients simulate against) show it."""
+    target = (await rpc.advance_clock(seconds)).unix_timestamp
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = (await rpc.get_clock("confirmed")).unix_timestamp
+        if seen >= target:
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"confirmed clock {seen} did not reach {target} within {timeout}s")
+        await asyncio.sleep(0.02)

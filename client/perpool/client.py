@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anchorpy import Context, Program, Provider, Wallet
+from anchorpy_core.idl import IdlTypeSimple
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.types import TxOpts
@@ -29,6 +30,9 @@ from perpool import pda
 from perpool.program import PROGRAM_ID, load_idl
 
 SEND_OPTS = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
+# `send` confirms itself, polling getSignatureStatuses faster than solana-py's 0.5 s default.
+SEND_NO_CONFIRM_OPTS = TxOpts(skip_confirmation=True, preflight_commitment=Confirmed)
+CONFIRM_POLL_SECONDS = 0.05
 
 
 class ViewError(RuntimeError):
@@ -96,16 +100,26 @@ class PerpoolClient:
         blockhash = (await self.connection.get_latest_blockhash(Confirmed)).value.blockhash
         all_signers = [self.payer, *[s for s in signers if s.pubkey() != self.payer.pubkey()]]
         tx = Transaction(all_signers, Message(list(ixs), self.payer.pubkey()), blockhash)
-        resp = await self.connection.send_transaction(tx, opts=SEND_OPTS)
-        await self.connection.confirm_transaction(resp.value, Confirmed)
+        resp = await self.connection.send_transaction(tx, opts=SEND_NO_CONFIRM_OPTS)
+        await self.connection.confirm_transaction(
+            resp.value, Confirmed, sleep_seconds=CONFIRM_POLL_SECONDS
+        )
         return resp.value
 
-    async def view(self, name: str, *args: Any, accounts: dict[str, Pubkey], remaining: Sequence[AccountMeta] = ()) -> Any:
+    async def view(
+        self,
+        name: str,
+        *args: Any,
+        accounts: dict[str, Pubkey],
+        remaining: Sequence[AccountMeta] = (),
+    ) -> Any:
         """Simulates a view instruction and decodes its return data with the IDL."""
         ix = self.ix(name, *args, accounts=accounts, remaining=remaining)
         blockhash = (await self.connection.get_latest_blockhash(Confirmed)).value.blockhash
         tx = Transaction([self.payer], Message([ix], self.payer.pubkey()), blockhash)
-        sim = (await self.connection.simulate_transaction(tx, sig_verify=False, commitment=Confirmed)).value
+        sim = (
+            await self.connection.simulate_transaction(tx, sig_verify=False, commitment=Confirmed)
+        ).value
         if sim.err is not None:
             raise ViewError(sim.err, list(sim.logs or []))
         if sim.return_data is None:
@@ -115,9 +129,10 @@ class PerpoolClient:
     def _decode_return(self, name: str, data: bytes) -> Any:
         idl_ix = next(i for i in self.program.idl.instructions if _snake(i.name) == name)
         returns = idl_ix.returns
-        if returns == "u64":
+        # anchorpy parses primitive return types as IdlTypeSimple members, not strings.
+        if returns in ("u64", IdlTypeSimple.U64):
             return int.from_bytes(data[:8], "little")
-        if returns == "bool":
+        if returns in ("bool", IdlTypeSimple.Bool):
             return data[0] != 0
         defined = getattr(returns, "defined", None)
         if defined is None:
@@ -139,6 +154,12 @@ class PerpoolClient:
     async def fetch(self, account_type: str, address: Pubkey) -> Any:
         return await self.program.account[account_type].fetch(address, Confirmed)
 
+    async def custody_oracle(self, pool_name: str, mint: Pubkey) -> Pubkey:
+        """The oracle account a custody is configured to read (custom oracle PDA or Pyth)."""
+        custody = await self.fetch("Custody", self.custody_keys(pool_name, mint).custody)
+        oracle: Pubkey = custody.oracle.oracle_account
+        return oracle
+
     async def pool_remaining_accounts(self, pool_name: str) -> list[AccountMeta]:
         """Every custody of the pool, then their oracles (what AUM instructions expect)."""
         pool = await self.fetch("Pool", pda.pool(pool_name))
@@ -148,23 +169,26 @@ class PerpoolClient:
 
     # ---- admin ----------------------------------------------------------------------------
 
-    async def init(
+    def init_ix(
         self,
         admins: Sequence[Pubkey],
         min_signatures: int,
         oracle_authority: Pubkey,
         permissions: dict[str, bool] | None = None,
-    ) -> Signature:
+        *,
+        upgrade_authority: Pubkey | None = None,
+    ) -> Instruction:
+        """``init``: creates the global config and the multisig (signers: ``admins``)."""
         params = {
             "min_signatures": min_signatures,
             "oracle_authority": oracle_authority,
             "permissions": permissions or all_permissions(True),
         }
-        ix = self.ix(
+        return self.ix(
             "init",
             params,
             accounts={
-                "upgrade_authority": self.payer.pubkey(),
+                "upgrade_authority": upgrade_authority or self.payer.pubkey(),
                 "multisig": pda.multisig(),
                 "transfer_authority": pda.transfer_authority(),
                 "perpool": pda.perpool(),
@@ -174,18 +198,37 @@ class PerpoolClient:
             },
             remaining=[AccountMeta(a, is_signer=False, is_writable=False) for a in admins],
         )
-        return await self.send([ix])
 
-    async def approve(self, admin: Keypair, approved: bytes) -> Signature:
-        ix = self.ix(
+    async def init(
+        self,
+        admins: Sequence[Pubkey],
+        min_signatures: int,
+        oracle_authority: Pubkey,
+        permissions: dict[str, bool] | None = None,
+    ) -> Signature:
+        return await self.send(
+            [self.init_ix(admins, min_signatures, oracle_authority, permissions)]
+        )
+
+    def approve_ix(self, admin: Pubkey, approved: bytes) -> Instruction:
+        return self.ix(
             "approve_admin_instruction",
             list(approved),
-            accounts={"admin": admin.pubkey(), "multisig": pda.multisig()},
+            accounts={"admin": admin, "multisig": pda.multisig()},
         )
-        return await self.send([ix], [admin])
 
-    async def send_admin(self, name: str, ix: Instruction, hash_accounts: Sequence[Pubkey], admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
-        """Records ``approvers``' approvals of this exact instruction, then sends it as ``admin``."""
+    async def approve(self, admin: Keypair, approved: bytes) -> Signature:
+        return await self.send([self.approve_ix(admin.pubkey(), approved)], [admin])
+
+    async def send_admin(
+        self,
+        name: str,
+        ix: Instruction,
+        hash_accounts: Sequence[Pubkey],
+        admin: Keypair,
+        approvers: Sequence[Keypair] = (),
+    ) -> Signature:
+        """Records ``approvers``' approvals of this exact instruction, then sends it as admin."""
         approved = instruction_hash(name, hash_accounts, bytes(ix.data[8:]))
         for approver in approvers:
             await self.approve(approver, approved)
@@ -209,11 +252,15 @@ class PerpoolClient:
             },
         )
 
-    async def add_pool(self, name: str, admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+    async def add_pool(
+        self, name: str, admin: Keypair, approvers: Sequence[Keypair] = ()
+    ) -> Signature:
         ix = self.add_pool_ix(name, admin.pubkey())
         return await self.send_admin("add_pool", ix, [pda.pool(name)], admin, approvers)
 
-    def add_custody_ix(self, pool_name: str, mint: Pubkey, is_stable: bool, config: dict[str, Any], admin: Pubkey) -> Instruction:
+    def add_custody_ix(
+        self, pool_name: str, mint: Pubkey, is_stable: bool, config: dict[str, Any], admin: Pubkey
+    ) -> Instruction:
         keys = self.custody_keys(pool_name, mint)
         return self.ix(
             "add_custody",
@@ -244,7 +291,9 @@ class PerpoolClient:
         approvers: Sequence[Keypair] = (),
     ) -> Signature:
         ix = self.add_custody_ix(pool_name, mint, is_stable, config, admin.pubkey())
-        return await self.send_admin("add_custody", ix, [pda.pool(pool_name), mint], admin, approvers)
+        return await self.send_admin(
+            "add_custody", ix, [pda.pool(pool_name), mint], admin, approvers
+        )
 
     def set_permissions_ix(self, permissions: dict[str, bool], admin: Pubkey) -> Instruction:
         return self.ix(
@@ -253,26 +302,157 @@ class PerpoolClient:
             accounts={"admin": admin, "multisig": pda.multisig(), "perpool": pda.perpool()},
         )
 
-    async def set_permissions(self, permissions: dict[str, bool], admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+    async def set_permissions(
+        self, permissions: dict[str, bool], admin: Keypair, approvers: Sequence[Keypair] = ()
+    ) -> Signature:
         ix = self.set_permissions_ix(permissions, admin.pubkey())
         return await self.send_admin("set_permissions", ix, [pda.perpool()], admin, approvers)
 
-    def set_custody_config_ix(self, pool_name: str, mint: Pubkey, config: dict[str, Any], admin: Pubkey) -> Instruction:
+    def set_custody_config_ix(
+        self, pool_name: str, mint: Pubkey, config: dict[str, Any], admin: Pubkey
+    ) -> Instruction:
         keys = self.custody_keys(pool_name, mint)
         return self.ix(
             "set_custody_config",
             config,
-            accounts={"admin": admin, "multisig": pda.multisig(), "pool": keys.pool, "custody": keys.custody},
+            accounts={
+                "admin": admin,
+                "multisig": pda.multisig(),
+                "pool": keys.pool,
+                "custody": keys.custody,
+            },
         )
 
-    async def set_custody_config(self, pool_name: str, mint: Pubkey, config: dict[str, Any], admin: Keypair, approvers: Sequence[Keypair] = ()) -> Signature:
+    async def set_custody_config(
+        self,
+        pool_name: str,
+        mint: Pubkey,
+        config: dict[str, Any],
+        admin: Keypair,
+        approvers: Sequence[Keypair] = (),
+    ) -> Signature:
         ix = self.set_custody_config_ix(pool_name, mint, config, admin.pubkey())
         custody = self.custody_keys(pool_name, mint).custody
         return await self.send_admin("set_custody_config", ix, [custody], admin, approvers)
 
+    def set_oracle_authority_ix(self, oracle_authority: Pubkey, admin: Pubkey) -> Instruction:
+        return self.ix(
+            "set_oracle_authority",
+            oracle_authority,
+            accounts={"admin": admin, "multisig": pda.multisig(), "perpool": pda.perpool()},
+        )
+
+    async def set_oracle_authority(
+        self, oracle_authority: Pubkey, admin: Keypair, approvers: Sequence[Keypair] = ()
+    ) -> Signature:
+        ix = self.set_oracle_authority_ix(oracle_authority, admin.pubkey())
+        return await self.send_admin("set_oracle_authority", ix, [pda.perpool()], admin, approvers)
+
+    def withdraw_protocol_fees_ix(
+        self, pool_name: str, mint: Pubkey, amount: int, receiving_account: Pubkey, admin: Pubkey
+    ) -> Instruction:
+        keys = self.custody_keys(pool_name, mint)
+        return self.ix(
+            "withdraw_protocol_fees",
+            amount,
+            accounts={
+                "admin": admin,
+                "multisig": pda.multisig(),
+                "transfer_authority": pda.transfer_authority(),
+                "perpool": pda.perpool(),
+                "pool": keys.pool,
+                "custody": keys.custody,
+                "custody_token_account": keys.token_account,
+                "receiving_account": receiving_account,
+                "token_program": TOKEN_PROGRAM_ID,
+            },
+        )
+
+    async def withdraw_protocol_fees(
+        self,
+        pool_name: str,
+        mint: Pubkey,
+        amount: int,
+        receiving_account: Pubkey,
+        admin: Keypair,
+        approvers: Sequence[Keypair] = (),
+    ) -> Signature:
+        ix = self.withdraw_protocol_fees_ix(
+            pool_name, mint, amount, receiving_account, admin.pubkey()
+        )
+        custody = self.custody_keys(pool_name, mint).custody
+        return await self.send_admin(
+            "withdraw_protocol_fees", ix, [custody, receiving_account], admin, approvers
+        )
+
+    def remove_custody_ix(
+        self, pool_name: str, mint: Pubkey, receiving_account: Pubkey, admin: Pubkey
+    ) -> Instruction:
+        keys = self.custody_keys(pool_name, mint)
+        return self.ix(
+            "remove_custody",
+            accounts={
+                "admin": admin,
+                "multisig": pda.multisig(),
+                "transfer_authority": pda.transfer_authority(),
+                "perpool": pda.perpool(),
+                "pool": keys.pool,
+                "custody": keys.custody,
+                "custody_token_account": keys.token_account,
+                "custom_oracle": keys.oracle,
+                "receiving_account": receiving_account,
+                "token_program": TOKEN_PROGRAM_ID,
+            },
+        )
+
+    async def remove_custody(
+        self,
+        pool_name: str,
+        mint: Pubkey,
+        receiving_account: Pubkey,
+        admin: Keypair,
+        approvers: Sequence[Keypair] = (),
+    ) -> Signature:
+        """Removes an empty custody; stray vault tokens go to ``receiving_account``."""
+        ix = self.remove_custody_ix(pool_name, mint, receiving_account, admin.pubkey())
+        custody = self.custody_keys(pool_name, mint).custody
+        return await self.send_admin(
+            "remove_custody", ix, [custody, receiving_account], admin, approvers
+        )
+
+    def remove_pool_ix(self, pool_name: str, admin: Pubkey) -> Instruction:
+        pool_key = pda.pool(pool_name)
+        return self.ix(
+            "remove_pool",
+            accounts={
+                "admin": admin,
+                "multisig": pda.multisig(),
+                "perpool": pda.perpool(),
+                "pool": pool_key,
+                "lp_token_mint": pda.lp_token_mint(pool_key),
+            },
+        )
+
+    async def remove_pool(
+        self, pool_name: str, admin: Keypair, approvers: Sequence[Keypair] = ()
+    ) -> Signature:
+        ix = self.remove_pool_ix(pool_name, admin.pubkey())
+        return await self.send_admin("remove_pool", ix, [pda.pool(pool_name)], admin, approvers)
+
     # ---- oracle ---------------------------------------------------------------------------
 
-    def set_price_ix(self, pool_name: str, mint: Pubkey, authority: Pubkey, *, price: int, expo: int, conf: int, ema: int, publish_time: int) -> Instruction:
+    def set_price_ix(
+        self,
+        pool_name: str,
+        mint: Pubkey,
+        authority: Pubkey,
+        *,
+        price: int,
+        expo: int,
+        conf: int,
+        ema: int,
+        publish_time: int,
+    ) -> Instruction:
         keys = self.custody_keys(pool_name, mint)
         return self.ix(
             "set_custom_oracle_price",
@@ -286,8 +466,12 @@ class PerpoolClient:
             },
         )
 
-    async def set_price(self, pool_name: str, mint: Pubkey, authority: Keypair, **price: int) -> Signature:
-        return await self.send([self.set_price_ix(pool_name, mint, authority.pubkey(), **price)], [authority])
+    async def set_price(
+        self, pool_name: str, mint: Pubkey, authority: Keypair, **price: int
+    ) -> Signature:
+        return await self.send(
+            [self.set_price_ix(pool_name, mint, authority.pubkey(), **price)], [authority]
+        )
 
 
 def all_permissions(allowed: bool) -> dict[str, bool]:

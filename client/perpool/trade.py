@@ -106,7 +106,9 @@ async def close_position(
     return await client.send([client.ix("close_position", params, accounts=accounts)], [owner])
 
 
-async def add_collateral(client: PerpoolClient, owner: Keypair, market: Market, amount: int, *, funding_account: Pubkey) -> Signature:
+async def add_collateral(
+    client: PerpoolClient, owner: Keypair, market: Market, amount: int, *, funding_account: Pubkey
+) -> Signature:
     accounts = market_accounts(client, market)
     del accounts["transfer_authority"], accounts["custody_oracle"]
     accounts |= {
@@ -117,13 +119,22 @@ async def add_collateral(client: PerpoolClient, owner: Keypair, market: Market, 
     return await client.send([client.ix("add_collateral", amount, accounts=accounts)], [owner])
 
 
-async def remove_collateral(client: PerpoolClient, owner: Keypair, market: Market, collateral_usd: int, *, receiving_account: Pubkey) -> Signature:
+async def remove_collateral(
+    client: PerpoolClient,
+    owner: Keypair,
+    market: Market,
+    collateral_usd: int,
+    *,
+    receiving_account: Pubkey,
+) -> Signature:
     accounts = market_accounts(client, market) | {
         "owner": owner.pubkey(),
         "receiving_account": receiving_account,
         "position": position_key(client, market, owner.pubkey()),
     }
-    return await client.send([client.ix("remove_collateral", collateral_usd, accounts=accounts)], [owner])
+    return await client.send(
+        [client.ix("remove_collateral", collateral_usd, accounts=accounts)], [owner]
+    )
 
 
 async def swap(

@@ -3,67 +3,111 @@
 localnet_advanceClock, localnet_setClock and localnet_warpSlots.
 
 Each test starts a validator from genesis, because ``init`` (which records the Clock's
-unix_timestamp) can run only once per chain.
+unix_timestamp as ``Perpool.inception_time``) can run only once per chain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from anchorpy import Program, Provider, Wallet
+import pytest
 from conftest import LAMPORTS_PER_SOL
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
-from solana.rpc.types import TxOpts
 from solders.keypair import Keypair
-from solders.system_program import ID as SYSTEM_PROGRAM_ID
-from support import balance, send_and_confirm, signed_tx, transfer_ix
+from spl.token.async_client import AsyncToken
+from spl.token.constants import TOKEN_PROGRAM_ID
+from support import advance_clock_confirmed, balance, send_and_confirm, signed_tx, transfer_ix
 
+from perpool import pda, views
+from perpool.client import PerpoolClient, ViewError
+from perpool.custody_config import custody_config
 from perpool.localnet import LocalnetProcess, LocalnetRpc, airdrop
-from perpool.program import PROGRAM_ID, config_pda, load_idl
 
 DAY = 86_400
-# Wall-clock seconds that may pass between reading the clock and the init transaction landing.
+# Wall-clock seconds that may pass between reading the clock and a transaction landing.
 SLACK = 60
 
 
-async def init_and_read_created_at(url: str) -> int:
+async def connect(url: str) -> PerpoolClient:
     payer = Keypair()
-    conn = AsyncClient(url, commitment=Confirmed, timeout=30)
-    opts = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
-    program = Program(load_idl(), PROGRAM_ID, Provider(conn, Wallet(payer), opts))
-    try:
-        await airdrop(conn, payer.pubkey(), 10 * LAMPORTS_PER_SOL)
-        pda, _ = config_pda()
-        await (
-            program.methods["init"]
-            .accounts({"admin": payer.pubkey(), "config": pda, "system_program": SYSTEM_PROGRAM_ID})
-            .rpc()
-        )
-        config = await program.account["Config"].fetch(pda)
-        assert config.admin == payer.pubkey()
-        created_at: int = config.created_at
-        return created_at
-    finally:
-        await program.close()
+    client = PerpoolClient.connect(url, payer)
+    await airdrop(client.connection, payer.pubkey(), 10 * LAMPORTS_PER_SOL)
+    return client
+
+
+async def init_and_read_inception_time(client: PerpoolClient) -> int:
+    admin = client.payer.pubkey()
+    await client.init([admin], 1, admin)
+    perpool = await client.fetch("Perpool", pda.perpool())
+    assert perpool.oracle_authority == admin
+    inception: int = perpool.inception_time
+    return inception
 
 
 async def test_advance_clock_is_observed_by_program(
     start_localnet: Callable[..., LocalnetProcess],
 ) -> None:
     net = start_localnet()
-    async with LocalnetRpc(net.url) as rpc:
-        before = (await rpc.get_clock()).unix_timestamp
-        state = await rpc.advance_clock(DAY)
-        assert state.unix_timestamp >= before + DAY
-        assert state.unix_timestamp <= before + DAY + SLACK
-        assert state.slot > 0
+    client = await connect(net.url)
+    try:
+        async with LocalnetRpc(net.url) as rpc:
+            before = (await rpc.get_clock()).unix_timestamp
+            state = await rpc.advance_clock(DAY)
+            assert state.unix_timestamp >= before + DAY
+            assert state.unix_timestamp <= before + DAY + SLACK
+            assert state.slot > 0
 
-        created_at = await init_and_read_created_at(net.url)
+            inception = await init_and_read_inception_time(client)
 
-        assert before + DAY <= created_at <= before + DAY + SLACK
-        # The Clock sysvar account shows the advanced time as well.
-        assert (await rpc.get_clock()).unix_timestamp >= before + DAY
+            assert before + DAY <= inception <= before + DAY + SLACK
+            # The Clock sysvar account shows the advanced time as well.
+            assert (await rpc.get_clock()).unix_timestamp >= before + DAY
+    finally:
+        await client.close()
+
+
+async def test_oracle_validation_uses_the_advanced_clock(
+    start_localnet: Callable[..., LocalnetProcess],
+) -> None:
+    """A publish time a day ahead of the wall clock is accepted once the chain clock is there;
+    advancing past the custody's max price age makes the same price stale."""
+    net = start_localnet()
+    client = await connect(net.url)
+    admin = client.payer
+    try:
+        await init_and_read_inception_time(client)
+        await client.add_pool("main", admin)
+        token = await AsyncToken.create_mint(
+            client.connection, admin, admin.pubkey(), 9, TOKEN_PROGRAM_ID
+        )
+        oracle = pda.custom_oracle(pda.pool("main"), token.pubkey)
+        config = custody_config(oracle, client_types=client.program.type, max_price_age_sec=60)
+        await client.add_custody("main", token.pubkey, False, config, admin)
+        async with LocalnetRpc(net.url) as rpc:
+            wall = (await rpc.get_clock("confirmed")).unix_timestamp
+            await advance_clock_confirmed(rpc, DAY)
+            publish = wall + DAY - 1
+            await client.set_price(
+                "main",
+                token.pubkey,
+                admin,
+                price=150_00,
+                expo=-2,
+                conf=0,
+                ema=150_00,
+                publish_time=publish,
+            )
+            view = await views.oracle_price(client, "main", token.pubkey)
+            assert view.price_usd_e9 == 150 * 10**9
+
+            await advance_clock_confirmed(rpc, 61)
+            with pytest.raises(ViewError) as excinfo:
+                await views.oracle_price(client, "main", token.pubkey)
+            logs = excinfo.value.logs
+            assert any("Error Code: StaleOraclePrice" in line for line in logs), logs
+    finally:
+        await client.close()
 
 
 async def test_set_clock_is_observed_by_program(
@@ -71,11 +115,15 @@ async def test_set_clock_is_observed_by_program(
 ) -> None:
     net = start_localnet()
     target = 2_000_000_000  # 2033-05-18
-    async with LocalnetRpc(net.url) as rpc:
-        state = await rpc.set_clock(target)
-        assert target <= state.unix_timestamp <= target + SLACK
-        created_at = await init_and_read_created_at(net.url)
-        assert target <= created_at <= target + SLACK
+    client = await connect(net.url)
+    try:
+        async with LocalnetRpc(net.url) as rpc:
+            state = await rpc.set_clock(target)
+            assert target <= state.unix_timestamp <= target + SLACK
+            inception = await init_and_read_inception_time(client)
+            assert target <= inception <= target + SLACK
+    finally:
+        await client.close()
 
 
 async def test_advance_clock_accumulates(start_localnet: Callable[..., LocalnetProcess]) -> None:

@@ -87,14 +87,28 @@ def test_committed_idl_is_canonical_json(committed_text: str) -> None:
 def test_committed_idl_loads_in_anchorpy(committed_text: str) -> None:
     idl = Idl.from_json(committed_text)
     assert idl.name == "perpool"
-    assert [ix.name for ix in idl.instructions] == ["init", "transferTokens"]
-    assert [acc.name for acc in idl.accounts] == ["Config"]
-    assert [ev.name for ev in idl.events or []] == ["ConfigInitialized", "TokensTransferred"]
-    assert {err.code: err.name for err in idl.errors or []} == {
-        6000: "ZeroAmount",
-        6001: "MintMismatch",
-        6002: "SameAccount",
-    }
+    names = [ix.name for ix in idl.instructions]
+    for expected in (
+        "init",
+        "approveAdminInstruction",
+        "addLiquidity",
+        "removeLiquidity",
+        "swap",
+        "getAssetsUnderManagement",
+    ):
+        assert expected in names
+    assert [acc.name for acc in idl.accounts] == [
+        "Custody",
+        "CustomOracle",
+        "Multisig",
+        "Perpool",
+        "Pool",
+        "Position",
+    ]
+    assert {"AdminAction", "LiquidityAdded", "Swapped"} <= {ev.name for ev in idl.events or []}
+    errors = {err.code: err.name for err in idl.errors or []}
+    assert (errors[6000], errors[6005]) == ("MathOverflow", "NotEnoughApprovals")
+    assert sorted(errors) == list(range(6000, 6000 + len(errors)))
 
 
 def test_committed_address_matches_declare_id(committed_text: str) -> None:
@@ -103,56 +117,100 @@ def test_committed_address_matches_declare_id(committed_text: str) -> None:
     assert json.loads(committed_text)["metadata"]["address"] == declared.group(1)
 
 
-async def test_init_encodes_with_rust_discriminator(perpool: Program) -> None:
-    assert perpool.coder.instruction.encode("init", {}) == disc("global", "init")
+async def test_init_encodes_params_after_the_rust_discriminator(perpool: Program) -> None:
+    authority = Keypair().pubkey()
+    permissions = {
+        "allow_add_liquidity": True,
+        "allow_remove_liquidity": False,
+        "allow_open_position": True,
+        "allow_close_position": True,
+        "allow_collateral_change": False,
+        "allow_swap": True,
+        "allow_liquidation": True,
+    }
+    params = {"min_signatures": 2, "oracle_authority": authority, "permissions": permissions}
+    data = perpool.coder.instruction.encode("init", {"params": params})
+    assert data == disc("global", "init") + bytes([2]) + bytes(authority) + bytes(
+        [1, 0, 1, 1, 0, 1, 1]
+    )
 
 
-async def test_transfer_tokens_encodes_discriminator_and_u64(perpool: Program) -> None:
-    data = perpool.coder.instruction.encode("transfer_tokens", {"amount": 1_234_567})
-    assert data == disc("global", "transfer_tokens") + struct.pack("<Q", 1_234_567)
+async def test_add_liquidity_encodes_discriminator_and_params(perpool: Program) -> None:
+    data = perpool.coder.instruction.encode(
+        "add_liquidity", {"params": {"amount_in": 1_234_567, "min_lp_amount_out": 9}}
+    )
+    assert data == disc("global", "add_liquidity") + struct.pack("<QQ", 1_234_567, 9)
 
 
-async def test_transfer_tokens_instruction_account_metas(perpool: Program) -> None:
-    owner, source, dest, token_program = (Keypair().pubkey() for _ in range(4))
-    accounts = {"owner": owner, "from": source, "to": dest, "token_program": token_program}
-    ix = perpool.methods["transfer_tokens"].args([5]).accounts(accounts).instruction()
-    metas = [(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts]
-    assert metas == [
-        (owner, True, False),
-        (source, False, True),
-        (dest, False, True),
-        (token_program, False, False),
+async def test_approve_admin_instruction_account_metas(perpool: Program) -> None:
+    admin, multisig = Keypair().pubkey(), Keypair().pubkey()
+    digest = hashlib.sha256(b"x").digest()
+    ix = (
+        perpool.methods["approve_admin_instruction"]
+        .args([list(digest)])
+        .accounts({"admin": admin, "multisig": multisig})
+        .instruction()
+    )
+    assert [(m.pubkey, m.is_signer, m.is_writable) for m in ix.accounts] == [
+        (admin, True, False),
+        (multisig, False, True),
     ]
-    assert bytes(ix.data) == disc("global", "transfer_tokens") + struct.pack("<Q", 5)
+    assert bytes(ix.data) == disc("global", "approve_admin_instruction") + digest
 
 
-async def test_config_account_decodes(perpool: Program) -> None:
-    admin = Keypair().pubkey()
-    raw = disc("account", "Config") + bytes(admin) + struct.pack("<qB", -5, 254)
-    config = perpool.coder.accounts.decode(raw)
-    assert (config.admin, config.created_at, config.bump) == (admin, -5, 254)
+async def test_multisig_account_decodes(perpool: Program) -> None:
+    signers = [Keypair().pubkey() for _ in range(3)]
+    raw = (
+        disc("account", "Multisig")
+        + bytes([3, 2, 1])
+        + b"".join(bytes(s) for s in signers)
+        + bytes(32) * 3
+        + bytes([0, 1, 0, 0, 0, 0])
+        + bytes(range(32))
+        + bytes([254])
+    )
+    multisig = perpool.coder.accounts.decode(raw)
+    assert (multisig.num_signers, multisig.min_signatures, multisig.num_signed, multisig.bump) == (
+        3,
+        2,
+        1,
+        254,
+    )
+    assert list(multisig.signers[:3]) == signers
+    assert list(multisig.signed) == [False, True, False, False, False, False]
+    assert bytes(multisig.instruction_hash) == bytes(range(32))
 
 
-async def test_config_initialized_event_parses(perpool: Program) -> None:
-    admin = Keypair().pubkey()
-    raw = disc("event", "ConfigInitialized") + bytes(admin) + struct.pack("<q", 1_700_000_000)
-    event = perpool.coder.events.parse(raw)
-    assert event.name == "ConfigInitialized"
-    assert (event.data.admin, event.data.created_at) == (admin, 1_700_000_000)
+def admin_action(instruction: str, target: Pubkey) -> bytes:
+    return (
+        disc("event", "AdminAction")
+        + struct.pack("<I", len(instruction))
+        + instruction.encode()
+        + bytes(target)
+    )
 
 
-async def test_config_initialized_event_from_transaction_logs(perpool: Program) -> None:
-    admin = Keypair().pubkey()
-    raw = disc("event", "ConfigInitialized") + bytes(admin) + struct.pack("<q", 7)
+async def test_admin_action_event_parses(perpool: Program) -> None:
+    target = Keypair().pubkey()
+    event = perpool.coder.events.parse(admin_action("init", target))
+    assert event.name == "AdminAction"
+    assert (event.data.instruction, event.data.target) == ("init", target)
+
+
+async def test_admin_action_event_from_transaction_logs(perpool: Program) -> None:
+    target = Keypair().pubkey()
     program_id = str(perpool.program_id)
     logs = [
         f"Program {program_id} invoke [1]",
-        f"Program data: {base64.b64encode(raw).decode()}",
+        "Program log: Instruction: AddPool",
+        f"Program data: {base64.b64encode(admin_action('add_pool', target)).decode()}",
         f"Program {program_id} success",
     ]
     seen: list[Any] = []
     EventParser(perpool.program_id, perpool.coder).parse_logs(logs, seen.append)
-    assert [(ev.name, ev.data.created_at) for ev in seen] == [("ConfigInitialized", 7)]
+    assert [(ev.name, ev.data.instruction, ev.data.target) for ev in seen] == [
+        ("AdminAction", "add_pool", target)
+    ]
 
 
 # --------------------------------------------------------------------------------------------

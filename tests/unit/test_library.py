@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from pathlib import Path
@@ -9,10 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pyth_fixture import ACCOUNT_LEN, DISCRIMINATOR, PriceUpdate
 from solders.pubkey import Pubkey
 from support import b58encode
 
-from perpool import cli
+from perpool import cli, pda
+from perpool.client import instruction_hash
 from perpool.localnet import (
     ClockState,
     ClockSysvar,
@@ -24,7 +27,7 @@ from perpool.localnet import (
     validator_binary,
     validator_sources,
 )
-from perpool.program import PROGRAM_ID, account_discriminator, config_pda, event_discriminator
+from perpool.program import PROGRAM_ID, account_discriminator, event_discriminator
 
 
 def make_checkout(root: Path) -> Path:
@@ -147,14 +150,82 @@ def test_discriminators_match_anchorpy() -> None:
     from anchorpy.coder.accounts import _account_discriminator
     from anchorpy.coder.event import _event_discriminator
 
-    assert account_discriminator("Config") == _account_discriminator("Config")
-    assert event_discriminator("ConfigInitialized") == _event_discriminator("ConfigInitialized")
+    for name in ("Perpool", "Multisig", "Pool", "Custody", "CustomOracle", "Position"):
+        assert account_discriminator(name) == _account_discriminator(name)
+    for name in ("AdminAction", "LiquidityAdded", "Swapped"):
+        assert event_discriminator(name) == _event_discriminator(name)
 
 
-def test_config_pda_is_deterministic() -> None:
-    pda, bump = config_pda()
-    assert pda == Pubkey.create_program_address([b"config", bytes([bump])], PROGRAM_ID)
-    assert not pda.is_on_curve()
+def _seeds_of(key: Pubkey, *seeds: bytes) -> bool:
+    """``key`` is the canonical PDA of ``seeds``: the highest bump that is off the curve."""
+    for bump in range(255, -1, -1):
+        try:
+            candidate = Pubkey.create_program_address([*seeds, bytes([bump])], PROGRAM_ID)
+        except Exception:
+            continue
+        return candidate == key
+    return False
+
+
+def test_pdas_use_the_programs_seeds() -> None:
+    owner, mint = Pubkey.new_unique(), Pubkey.new_unique()
+    pool = pda.pool("main")
+    custody = pda.custody(pool, mint)
+    cases = [
+        (pda.perpool(), [b"perpool"]),
+        (pda.multisig(), [b"multisig"]),
+        (pda.transfer_authority(), [b"transfer_authority"]),
+        (pool, [b"pool", b"main"]),
+        (pda.lp_token_mint(pool), [b"lp_token_mint", bytes(pool)]),
+        (custody, [b"custody", bytes(pool), bytes(mint)]),
+        (
+            pda.custody_token_account(pool, mint),
+            [b"custody_token_account", bytes(pool), bytes(mint)],
+        ),
+        (pda.custom_oracle(pool, mint), [b"oracle", bytes(pool), bytes(mint)]),
+        (
+            pda.position(owner, pool, custody, "long"),
+            [b"position", bytes(owner), bytes(pool), bytes(custody), b"long"],
+        ),
+    ]
+    for key, seeds in cases:
+        assert _seeds_of(key, *seeds), seeds
+        assert not key.is_on_curve()
+    # No PDA is shared across roles.
+    assert len({key for key, _ in cases}) == len(cases)
+    assert pda.position(owner, pool, custody, "long") != pda.position(owner, pool, custody, "short")
+    with pytest.raises(ValueError, match="side"):
+        pda.position(owner, pool, custody, "sideways")
+
+
+def test_instruction_hash_mirrors_the_program() -> None:
+    """sha256(b"perpool:" + name + account keys + borsh args), as ``Multisig::instruction_hash``."""
+    a, b = Pubkey.new_unique(), Pubkey.new_unique()
+    args = (123).to_bytes(8, "little")
+    expected = hashlib.sha256(
+        b"perpool:" + b"withdraw_protocol_fees" + bytes(a) + bytes(b) + args
+    ).digest()
+    assert instruction_hash("withdraw_protocol_fees", [a, b], args) == expected
+    assert instruction_hash("withdraw_protocol_fees", [b, a], args) != expected
+    assert instruction_hash("remove_custody", [a, b], args) != expected
+    assert (
+        instruction_hash("withdraw_protocol_fees", [a, b], (124).to_bytes(8, "little")) != expected
+    )
+
+
+def test_pyth_fixture_layout_matches_the_programs_reader() -> None:
+    """The offsets ``read_pyth`` uses (state/oracle.rs) for a fully verified update."""
+    feed = bytes(range(32))
+    data = PriceUpdate(
+        feed, price=-5, conf=7, exponent=-8, publish_time=1_700_000_000, ema_price=9
+    ).encode()
+    assert len(data) == ACCOUNT_LEN == 134
+    assert data[:8] == DISCRIMINATOR
+    assert data[40] == 1  # Full
+    assert data[41:73] == feed
+    assert struct.unpack_from("<qQiqqq", data, 73) == (-5, 7, -8, 1_700_000_000, 1_699_999_999, 9)
+    partial = PriceUpdate(feed, 1, 0, 0, 0, 1, partial_signatures=3).encode()
+    assert partial[40:42] == bytes([0, 3])
 
 
 def test_cli_parser_accepts_options_anywhere() -> None:

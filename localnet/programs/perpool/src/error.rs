@@ -98,13 +98,16 @@ pub enum PerpoolError {
     InsufficientProtocolFees,
     #[msg("Pool has no value")]
     EmptyPool,
+    #[msg("Amounts out of range for this calculation (e.g. more LP tokens than exist, or a size that rounds to zero)")]
+    InvalidCalculationInput,
 }
 
 impl From<crate::math::MathError> for PerpoolError {
     fn from(err: crate::math::MathError) -> Self {
         match err {
             crate::math::MathError::DivisionByZero => PerpoolError::DivisionByZero,
-            _ => PerpoolError::MathOverflow,
+            crate::math::MathError::InvalidInput => PerpoolError::InvalidCalculationInput,
+            crate::math::MathError::Overflow => PerpoolError::MathOverflow,
         }
     }
 }

@@ -143,6 +143,10 @@ pub mod perpool {
         handle_get_oracle_price(ctx)
     }
 
+    pub fn get_lp_token_price<'info>(ctx: Context<'_, '_, 'info, 'info, PoolView<'info>>) -> Result<u64> {
+        handle_get_lp_token_price(ctx)
+    }
+
     pub fn get_assets_under_management<'info>(ctx: Context<'_, '_, 'info, 'info, PoolView<'info>>) -> Result<AumView> {
         handle_get_assets_under_management(ctx)
     }

@@ -5,7 +5,7 @@ use crate::{
     error::PerpoolError,
     events::CollateralChanged,
     math,
-    state::{Custody, Perpool, Pool, Position},
+    state::{sync_same_custody, meets_min_leverage, Custody, Perpool, Pool, Position},
 };
 
 #[derive(Accounts)]
@@ -57,6 +57,16 @@ pub fn handle_add_collateral(ctx: Context<AddCollateral>, amount: u64) -> Result
     // Valued low: added collateral never counts for more than it is worth.
     let added_usd = math::token_to_usd_floor(amount, ctx.accounts.collateral_custody.decimals, &collateral_prices.min())?;
     require!(added_usd > 0, PerpoolError::ZeroAmount);
+    // Collateral is accounted in USD at the price it came in. Below 1x (size < collateral) the
+    // pool would hold part of the trader's tokens as a USD claim that no locked tokens back:
+    // after a price fall it would pay out more tokens than it ever received. So collateral may
+    // only be added while the position stays at or above the minimum initial leverage (>= 1x).
+    let position = &ctx.accounts.position;
+    let new_collateral_usd = position.collateral_usd.checked_add(added_usd).ok_or(PerpoolError::MathOverflow)?;
+    require!(
+        meets_min_leverage(position.size_usd, new_collateral_usd, ctx.accounts.custody.pricing.min_initial_leverage)?,
+        PerpoolError::LeverageTooLow
+    );
     perpool.transfer_to_vault(
         ctx.accounts.funding_account.to_account_info(),
         ctx.accounts.collateral_custody_token_account.to_account_info(),
@@ -73,10 +83,7 @@ pub fn handle_add_collateral(ctx: Context<AddCollateral>, amount: u64) -> Result
         let totals = ctx.accounts.custody.totals_mut(side);
         totals.collateral_usd = totals.collateral_usd.checked_add(added_usd).ok_or(PerpoolError::MathOverflow)?;
     }
-    if same {
-        let merged = (**ctx.accounts.custody).clone();
-        ctx.accounts.collateral_custody.set_inner(merged);
-    }
+    sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
     let position = &mut ctx.accounts.position;
     position.collateral_amount = position.collateral_amount.checked_add(amount).ok_or(PerpoolError::MathOverflow)?;
     position.collateral_usd = position.collateral_usd.checked_add(added_usd).ok_or(PerpoolError::MathOverflow)?;

@@ -131,7 +131,7 @@ pub fn handle_add_liquidity<'info>(
         quote.lp_amount,
     )?;
 
-    let net = params.amount_in - quote.fee_amount;
+    let net = params.amount_in.checked_sub(quote.fee_amount).ok_or(PerpoolError::MathOverflow)?;
     custody.assets.owned = custody.assets.owned.checked_add(net).ok_or(PerpoolError::MathOverflow)?;
     custody.collect_fee(quote.fee_amount)?;
     let fee_usd = math::mul_div_floor_u64(quote.deposit_usd, quote.fee_amount, net.max(1))?;

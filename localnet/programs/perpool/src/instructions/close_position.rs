@@ -5,7 +5,7 @@ use crate::{
     error::PerpoolError,
     events::PositionClosed,
     math,
-    state::{Custody, Perpool, Pool, Position, Side},
+    state::{load_position_custodies, sync_same_custody, Custody, Perpool, Pool, Position, Side},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
@@ -67,14 +67,13 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
     let perpool = &ctx.accounts.perpool;
     perpool.check(perpool.permissions.allow_close_position)?;
     let now = Clock::get()?.unix_timestamp;
-    let same = ctx.accounts.custody.key() == ctx.accounts.collateral_custody.key();
-    let prices = ctx.accounts.custody.prices(&ctx.accounts.custody_oracle, now)?;
-    let collateral_prices = ctx.accounts.collateral_custody.prices(&ctx.accounts.collateral_custody_oracle, now)?;
-    ctx.accounts.collateral_custody.accrue_borrow(now)?;
-    if same {
-        let accrued = (**ctx.accounts.collateral_custody).clone();
-        ctx.accounts.custody.set_inner(accrued);
-    }
+    let (prices, collateral_prices, same) = load_position_custodies(
+        &mut ctx.accounts.custody,
+        &ctx.accounts.custody_oracle,
+        &mut ctx.accounts.collateral_custody,
+        &ctx.accounts.collateral_custody_oracle,
+        now,
+    )?;
     let position = &ctx.accounts.position;
     let full = params.close_bps == math::BPS_DENOMINATOR;
     if !full {
@@ -93,6 +92,10 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
     let fees_usd = q.close_fee_usd.checked_add(q.borrow_fee_usd).ok_or(PerpoolError::MathOverflow)?;
     let fee_amount = math::usd_to_token_floor(fees_usd, ctx.accounts.collateral_custody.decimals, &collateral_prices.max())?;
     let (side, entry, old_size) = (position.side, position.price, position.size_usd);
+    let borrow_still_owed = position
+        .borrow_fee_usd(&ctx.accounts.collateral_custody)?
+        .checked_sub(q.borrow_fee_usd)
+        .ok_or(PerpoolError::MathOverflow)?;
 
     perpool.transfer_from_vault(
         ctx.accounts.collateral_custody_token_account.to_account_info(),
@@ -112,10 +115,7 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         c.stats.fees_close_position_usd = c.stats.fees_close_position_usd.saturating_add(q.close_fee_usd);
         c.stats.fees_borrow_usd = c.stats.fees_borrow_usd.saturating_add(q.borrow_fee_usd);
     }
-    if same {
-        let merged = (**ctx.accounts.custody).clone();
-        ctx.accounts.collateral_custody.set_inner(merged);
-    }
+    sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
 
     let index = ctx.accounts.collateral_custody.borrow_state.cumulative_interest;
     let position = &mut ctx.accounts.position;
@@ -140,7 +140,7 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         position.collateral_amount = position.collateral_amount.checked_sub(q.collateral_amount).ok_or(PerpoolError::MathOverflow)?;
         position.locked_amount = position.locked_amount.checked_sub(q.locked_amount).ok_or(PerpoolError::MathOverflow)?;
         position.borrow_index_snapshot = index;
-        position.unpaid_borrow_fee_usd = 0;
+        position.unpaid_borrow_fee_usd = borrow_still_owed;
         position.update_time = now;
     }
     Ok(())

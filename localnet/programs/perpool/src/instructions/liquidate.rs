@@ -5,7 +5,7 @@ use crate::{
     error::PerpoolError,
     events::PositionLiquidated,
     math,
-    state::{Custody, Perpool, Pool, Position},
+    state::{load_position_custodies, sync_same_custody, Custody, Perpool, Pool, Position},
 };
 
 /// Closes an under-margined position. Anyone may call; the caller receives the liquidation
@@ -71,14 +71,13 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
     let perpool = &ctx.accounts.perpool;
     perpool.check(perpool.permissions.allow_liquidation)?;
     let now = Clock::get()?.unix_timestamp;
-    let same = ctx.accounts.custody.key() == ctx.accounts.collateral_custody.key();
-    let prices = ctx.accounts.custody.prices(&ctx.accounts.custody_oracle, now)?;
-    let collateral_prices = ctx.accounts.collateral_custody.prices(&ctx.accounts.collateral_custody_oracle, now)?;
-    ctx.accounts.collateral_custody.accrue_borrow(now)?;
-    if same {
-        let accrued = (**ctx.accounts.collateral_custody).clone();
-        ctx.accounts.custody.set_inner(accrued);
-    }
+    let (prices, collateral_prices, same) = load_position_custodies(
+        &mut ctx.accounts.custody,
+        &ctx.accounts.custody_oracle,
+        &mut ctx.accounts.collateral_custody,
+        &ctx.accounts.collateral_custody_oracle,
+        now,
+    )?;
     let position = &ctx.accounts.position;
     require!(
         position.is_liquidatable(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices)?,
@@ -116,10 +115,7 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
         c.stats.fees_liquidation_usd = c.stats.fees_liquidation_usd.saturating_add(q.close_fee_usd);
         c.stats.fees_borrow_usd = c.stats.fees_borrow_usd.saturating_add(q.borrow_fee_usd);
     }
-    if same {
-        let merged = (**ctx.accounts.custody).clone();
-        ctx.accounts.collateral_custody.set_inner(merged);
-    }
+    sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
     emit!(PositionLiquidated {
         owner: position.owner,
         position: position.key(),

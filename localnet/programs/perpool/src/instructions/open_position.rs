@@ -5,7 +5,7 @@ use crate::{
     error::PerpoolError,
     events::PositionOpened,
     math,
-    state::{size_over_entry, Custody, Perpool, Pool, Position, Side},
+    state::{load_position_custodies, sync_same_custody, meets_min_leverage, size_over_entry, Custody, Perpool, Pool, Position, Side},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
@@ -79,14 +79,13 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
     perpool.check(perpool.permissions.allow_open_position)?;
     check_side(params.side, &ctx.accounts.custody, &ctx.accounts.collateral_custody)?;
     let now = Clock::get()?.unix_timestamp;
-    let same = ctx.accounts.custody.key() == ctx.accounts.collateral_custody.key();
-    let prices = ctx.accounts.custody.prices(&ctx.accounts.custody_oracle, now)?;
-    let collateral_prices = ctx.accounts.collateral_custody.prices(&ctx.accounts.collateral_custody_oracle, now)?;
-    ctx.accounts.collateral_custody.accrue_borrow(now)?;
-    if same {
-        let accrued = (**ctx.accounts.collateral_custody).clone();
-        ctx.accounts.custody.set_inner(accrued);
-    }
+    let (prices, collateral_prices, same) = load_position_custodies(
+        &mut ctx.accounts.custody,
+        &ctx.accounts.custody_oracle,
+        &mut ctx.accounts.collateral_custody,
+        &ctx.accounts.collateral_custody_oracle,
+        now,
+    )?;
 
     let quote = Position::quote_open(
         params.side,
@@ -102,7 +101,10 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
         Side::Short => require!(quote.entry_price >= params.price, PerpoolError::PriceLimitExceeded),
     }
     let pricing = &ctx.accounts.custody.pricing;
-    require!(quote.leverage_bps >= pricing.min_initial_leverage, PerpoolError::LeverageTooLow);
+    require!(
+        meets_min_leverage(params.size_usd, quote.collateral_usd, pricing.min_initial_leverage)?,
+        PerpoolError::LeverageTooLow
+    );
     require!(quote.leverage_bps <= pricing.max_initial_leverage, PerpoolError::LeverageTooHigh);
     require!(
         pricing.max_position_size_usd == 0 || params.size_usd <= pricing.max_position_size_usd,
@@ -146,10 +148,7 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
         c.stats.volume_open_position_usd = c.stats.volume_open_position_usd.saturating_add(params.size_usd);
         c.stats.fees_open_position_usd = c.stats.fees_open_position_usd.saturating_add(quote.fee_usd);
     }
-    if same {
-        let merged = (**ctx.accounts.custody).clone();
-        ctx.accounts.collateral_custody.set_inner(merged);
-    }
+    sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
 
     let position = &mut ctx.accounts.position;
     position.owner = ctx.accounts.owner.key();

@@ -5,7 +5,7 @@ use crate::{
     error::PerpoolError,
     events::CollateralChanged,
     math,
-    state::{Custody, Perpool, Pool, Position},
+    state::{load_position_custodies, sync_same_custody, Custody, Perpool, Pool, Position},
 };
 
 #[derive(Accounts)]
@@ -61,14 +61,13 @@ pub fn handle_remove_collateral(ctx: Context<RemoveCollateral>, collateral_usd: 
     perpool.check(perpool.permissions.allow_collateral_change)?;
     require!(collateral_usd > 0, PerpoolError::ZeroAmount);
     let now = Clock::get()?.unix_timestamp;
-    let same = ctx.accounts.custody.key() == ctx.accounts.collateral_custody.key();
-    let prices = ctx.accounts.custody.prices(&ctx.accounts.custody_oracle, now)?;
-    let collateral_prices = ctx.accounts.collateral_custody.prices(&ctx.accounts.collateral_custody_oracle, now)?;
-    ctx.accounts.collateral_custody.accrue_borrow(now)?;
-    if same {
-        let accrued = (**ctx.accounts.collateral_custody).clone();
-        ctx.accounts.custody.set_inner(accrued);
-    }
+    let (prices, collateral_prices, same) = load_position_custodies(
+        &mut ctx.accounts.custody,
+        &ctx.accounts.custody_oracle,
+        &mut ctx.accounts.collateral_custody,
+        &ctx.accounts.collateral_custody_oracle,
+        now,
+    )?;
     let position = &ctx.accounts.position;
     require!(collateral_usd < position.collateral_usd, PerpoolError::InsufficientCollateral);
     // Paid at the high price: fewer tokens, in the pool's favour.
@@ -97,10 +96,7 @@ pub fn handle_remove_collateral(ctx: Context<RemoveCollateral>, collateral_usd: 
         let totals = ctx.accounts.custody.totals_mut(side);
         totals.collateral_usd = totals.collateral_usd.saturating_sub(collateral_usd);
     }
-    if same {
-        let merged = (**ctx.accounts.custody).clone();
-        ctx.accounts.collateral_custody.set_inner(merged);
-    }
+    sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
     let position = &mut ctx.accounts.position;
     position.collateral_amount = position.collateral_amount.checked_sub(amount).ok_or(PerpoolError::MathOverflow)?;
     position.collateral_usd = remaining_usd;

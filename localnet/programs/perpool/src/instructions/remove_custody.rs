@@ -43,7 +43,12 @@ pub struct RemoveCustody<'info> {
 }
 
 pub fn handle_remove_custody(ctx: Context<RemoveCustody>) -> Result<()> {
-    let hash = Multisig::instruction_hash("remove_custody", &[ctx.accounts.custody.key()], &[]);
+    // The receiving account is bound too: it takes whatever tokens were sent straight to the vault.
+    let hash = Multisig::instruction_hash(
+        "remove_custody",
+        &[ctx.accounts.custody.key(), ctx.accounts.receiving_account.key()],
+        &[],
+    );
     ctx.accounts.multisig.authorize(&ctx.accounts.admin.key(), hash)?;
     let custody = &ctx.accounts.custody;
     let a = &custody.assets;

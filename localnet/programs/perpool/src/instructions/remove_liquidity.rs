@@ -128,7 +128,7 @@ pub fn handle_remove_liquidity<'info>(
         quote.amount_out,
     )?;
 
-    let gross = quote.amount_out + quote.fee_amount;
+    let gross = quote.amount_out.checked_add(quote.fee_amount).ok_or(PerpoolError::MathOverflow)?;
     custody.assets.owned = custody.assets.owned.checked_sub(gross).ok_or(PerpoolError::InsufficientLiquidity)?;
     custody.collect_fee(quote.fee_amount)?;
     let fee_usd = math::mul_div_ceil_u64(quote.withdraw_usd, quote.fee_amount, gross)?;

@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::{
     error::PerpoolError,
     events::OraclePriceSet,
-    state::{Custody, CustomOracle, Perpool, Pool, MAX_ABS_EXPONENT},
+    state::{exponent_in_range, Custody, CustomOracle, Perpool, Pool},
 };
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
@@ -34,7 +34,7 @@ pub struct SetCustomOraclePrice<'info> {
 
 pub fn handle_set_custom_oracle_price(ctx: Context<SetCustomOraclePrice>, params: SetCustomOraclePriceParams) -> Result<()> {
     require!(params.price > 0 && params.ema > 0, PerpoolError::InvalidOraclePrice);
-    require!(params.expo.abs() <= MAX_ABS_EXPONENT, PerpoolError::InvalidOraclePrice);
+    require!(exponent_in_range(params.expo), PerpoolError::InvalidOraclePrice);
     let now = Clock::get()?.unix_timestamp;
     let oracle = &mut ctx.accounts.oracle;
     // Strictly increasing and never ahead of the chain clock: a future time would freeze the feed.

@@ -113,7 +113,7 @@ pub fn handle_swap(ctx: Context<Swap>, params: SwapParams) -> Result<()> {
     receiving.assets.owned = receiving.assets.owned.checked_add(params.amount_in).ok_or(PerpoolError::MathOverflow)?;
     receiving.stats.volume_swap_usd = receiving.stats.volume_swap_usd.saturating_add(q.value_usd);
     let dispensing = &mut ctx.accounts.dispensing_custody;
-    let gross = q.amount_out + q.fee_amount;
+    let gross = q.amount_out.checked_add(q.fee_amount).ok_or(PerpoolError::MathOverflow)?;
     dispensing.assets.owned = dispensing.assets.owned.checked_sub(gross).ok_or(PerpoolError::InsufficientLiquidity)?;
     dispensing.collect_fee(q.fee_amount)?;
     let fee_usd = math::token_to_usd_ceil(q.fee_amount, dispensing.decimals, &dispensing_prices.max())?;

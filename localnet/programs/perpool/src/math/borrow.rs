@@ -1,18 +1,18 @@
 //! Borrow fees: utilization, the rate curve, and the cumulative per-custody index.
 //!
-//! Model (DESIGN §4): each borrowed custody keeps a cumulative index `idx` in RATE_DECIMALS
-//! (1e9 = 100% of position size accrued). `accrue_borrow` does `idx += rate × Δt / 3600` using
-//! the hourly rate from the current utilization; a position snapshots `idx` at open and owes
-//! `(idx_now − snapshot) × size / 1e9`. The seed "hourly rate × utilization" is the general curve
-//! with base = 0, slope1 = hourly rate, slope2 = 0, optimal = 100%.
+//! Model (DESIGN §4): each borrowed custody keeps a cumulative index `idx` in units of
+//! [`INDEX_ONE`] (hourly rate with 9 decimals × seconds; `INDEX_ONE` = 100% of size accrued).
+//! `accrue_borrow` does `idx += rate × Δt` using the hourly rate from the current utilization; a
+//! position snapshots `idx` at open and owes `(idx_now − snapshot) × size / INDEX_ONE`. The seed
+//! "hourly rate × utilization" is the general curve with base = 0, slope1 = hourly rate,
+//! slope2 = 0, optimal = 100%.
 //!
 //! Ordering rule for callers: accrue the index *before* any instruction changes `locked` or
 //! `owned`, so the elapsed interval is charged at the utilization that held during it.
 //!
-//! Everything here rounds UP (rate, accrual, fee): the pool is never under-paid, and because a
-//! permissionless crank may call `accrue_index` at any time, rounding down would let anyone shave
-//! interest by cranking often. Rounding up costs traders at most one index unit (1e-9 of size)
-//! per accrual, which a crank pays far more for in transaction fees.
+//! The rate and the fee round UP (the pool is never under-paid); the index itself is exact, so a
+//! permissionless crank calling `accrue_index` as often as it likes changes nothing: the fee is
+//! rounded once, when it is charged.
 
 use super::checked::{mul_div_ceil, mul_div_ceil_u64, mul_div_floor_u64, to_u64};
 use super::{MathError, MathResult, RATE_ONE, SECONDS_PER_HOUR};
@@ -85,29 +85,28 @@ pub fn hourly_borrow_rate(
         .ok_or(MathError::Overflow)
 }
 
-/// Advance a cumulative index: `index + ceil(hourly_rate × elapsed_secs / 3600)`.
-/// `elapsed_secs = 0` adds exactly 0, so accruing twice in one second is idempotent.
-/// When `hourly_rate × elapsed` is a multiple of 3600 splitting the interval is exact.
+/// Scale of the cumulative index: hourly rate (1e9 = 100%) × seconds. One hour at 100% per hour
+/// adds `INDEX_ONE`.
+pub const INDEX_ONE: u128 = RATE_ONE as u128 * SECONDS_PER_HOUR as u128;
+
+/// Advance a cumulative index by `hourly_rate × elapsed_secs` (units of [`INDEX_ONE`]). Exact:
+/// no rounding happens here, so however often anyone accrues, the index is the same, and
+/// `elapsed_secs = 0` adds nothing.
 pub fn accrue_index(index: u128, hourly_rate: u64, elapsed_secs: u64) -> MathResult<u128> {
-    let increment = mul_div_ceil(
-        u128::from(hourly_rate),
-        u128::from(elapsed_secs),
-        u128::from(SECONDS_PER_HOUR),
-    )?;
+    let increment = u128::from(hourly_rate)
+        .checked_mul(u128::from(elapsed_secs))
+        .ok_or(MathError::Overflow)?;
     index.checked_add(increment).ok_or(MathError::Overflow)
 }
 
-/// Borrow fee owed since the position's snapshot: `ceil((index_now − snapshot) × size / 1e9)`.
+/// Borrow fee owed since the position's snapshot: `ceil((index_now − snapshot) × size /
+/// INDEX_ONE)`, the only rounding of the borrow fee (up, in the pool's favour).
 /// `InvalidInput` if the snapshot is ahead of the index (indices only grow).
 pub fn borrow_fee_usd(size_usd: u64, index_now: u128, index_snapshot: u128) -> MathResult<u64> {
     let delta = index_now
         .checked_sub(index_snapshot)
         .ok_or(MathError::InvalidInput)?;
-    to_u64(mul_div_ceil(
-        delta,
-        u128::from(size_usd),
-        u128::from(RATE_ONE),
-    )?)
+    to_u64(mul_div_ceil(delta, u128::from(size_usd), INDEX_ONE)?)
 }
 
 #[cfg(test)]
@@ -142,11 +141,11 @@ mod tests {
         let once = accrue_index(0, rate, 3_600).unwrap();
         let twice = accrue_index(accrue_index(0, rate, 1_800).unwrap(), rate, 1_800).unwrap();
         assert_eq!(once, twice);
-        // Inexact split rounds up each time: never below the single accrual.
+        // Accruing every second gives exactly the same index: cranking cannot inflate fees.
         let by_seconds = (0..3_600)
             .try_fold(0u128, |i, _| accrue_index(i, rate, 1))
             .unwrap();
-        assert!(by_seconds >= once);
+        assert_eq!(by_seconds, once);
         assert_eq!(accrue_index(u128::MAX, 1, 3_600), Err(MathError::Overflow));
     }
 
@@ -208,7 +207,7 @@ mod tests {
             borrow_fee_usd(SIZE_1000_USD, 4, 5),
             Err(MathError::InvalidInput)
         );
-        // One index unit on $1 (1e6 units) = 0.001 unit → rounds up to 1.
+        // One index unit on $1 (1e6 units) is far below one unit → rounds up to 1.
         assert_eq!(borrow_fee_usd(1_000_000, 1, 0), Ok(1));
         assert_eq!(
             borrow_fee_usd(u64::MAX, u128::MAX, 0),
@@ -230,8 +229,8 @@ mod tests {
             for delta in [1u128, 7, 50_000, 999_999_999, 1_000_000_001] {
                 let fee = borrow_fee_usd(size, delta, 0).unwrap();
                 let exact = delta * u128::from(size);
-                assert!(u128::from(fee) * u128::from(RATE_ONE) >= exact);
-                assert!(u128::from(fee) * u128::from(RATE_ONE) < exact + u128::from(RATE_ONE));
+                assert!(u128::from(fee) * INDEX_ONE >= exact);
+                assert!(u128::from(fee) * INDEX_ONE < exact + INDEX_ONE);
             }
         }
     }

@@ -28,7 +28,7 @@
 //! - Tokens the user must bring for a USD amount: `usd_to_token_ceil`.
 //! - Entry price: [`pnl::entry_price_9dp`] (long ceil, short floor); exit price:
 //!   [`pnl::exit_price_9dp`] (long floor, short ceil).
-//! - Fees: [`fees`] always ceil. Borrow rate, index accrual and borrow fee: ceil.
+//! - Fees: [`fees`] always ceil. Borrow rate and borrow fee: ceil; the index accrues exactly.
 //! - Profit floor, loss ceil ([`pnl::position_pnl`]); payout floor ([`close::close_amounts`]).
 //! - Liquidation threshold ceil, compared strictly; leverage ceil (checked with `<=` max).
 //! - LP: mint with AUM valued high, burn with AUM valued low ([`lp::custody_value_usd`]); both

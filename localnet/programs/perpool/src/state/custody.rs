@@ -139,7 +139,8 @@ impl BorrowRateParams {
 pub struct BorrowRateState {
     /// Hourly rate at the last accrual (9 decimals).
     pub current_rate: u64,
-    /// Fraction of size owed since inception (9 decimals); positions keep a snapshot.
+    /// Σ hourly rate × seconds since inception (units of `math::INDEX_ONE` = 100% of size);
+    /// positions keep a snapshot and owe `(index − snapshot) × size / INDEX_ONE`.
     pub cumulative_interest: u128,
     pub last_update: i64,
 }
@@ -317,5 +318,31 @@ impl Custody {
             totals.open_positions = totals.open_positions.saturating_sub(1);
         }
         Ok(())
+    }
+}
+
+/// Reads the traded and collateral custodies' prices and accrues the collateral custody's
+/// borrow index to `now`. For a long both are the same account: the traded copy is refreshed so
+/// the two stay identical. Returns (prices, collateral prices, same account).
+pub fn load_position_custodies<'info>(
+    custody: &mut Account<'info, Custody>,
+    custody_oracle: &AccountInfo<'info>,
+    collateral_custody: &mut Account<'info, Custody>,
+    collateral_custody_oracle: &AccountInfo<'info>,
+    now: i64,
+) -> Result<(Prices, Prices, bool)> {
+    let same = custody.key() == collateral_custody.key();
+    let prices = custody.prices(custody_oracle, now)?;
+    let collateral_prices = collateral_custody.prices(collateral_custody_oracle, now)?;
+    collateral_custody.accrue_borrow(now)?;
+    sync_same_custody(collateral_custody, custody, same);
+    Ok((prices, collateral_prices, same))
+}
+
+/// When one custody is passed as two accounts, copies `from` into `to` so that whichever copy
+/// Anchor writes back last holds every change.
+pub fn sync_same_custody<'info>(from: &Account<'info, Custody>, to: &mut Account<'info, Custody>, same: bool) {
+    if same {
+        to.set_inner((**from).clone());
     }
 }

@@ -102,3 +102,91 @@ impl Multisig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn multisig(signers: &[Pubkey], min: u8) -> Multisig {
+        let mut m = Multisig {
+            num_signers: 0,
+            min_signatures: 0,
+            num_signed: 0,
+            signers: [Pubkey::default(); MAX_SIGNERS],
+            signed: [false; MAX_SIGNERS],
+            instruction_hash: [0; 32],
+            bump: 0,
+        };
+        m.set_signers(signers, min).unwrap();
+        m
+    }
+
+    fn code(result: Result<impl std::fmt::Debug>) -> u32 {
+        match result.unwrap_err() {
+            anchor_lang::error::Error::AnchorError(e) => e.error_code_number,
+            other => panic!("unexpected error {other:?}"),
+        }
+    }
+
+    fn number(err: PerpoolError) -> u32 {
+        anchor_lang::error::ERROR_CODE_OFFSET + err as u32
+    }
+
+    #[test]
+    fn signer_set_is_validated() {
+        let keys: Vec<Pubkey> = (0..7).map(|_| Pubkey::new_unique()).collect();
+        let mut m = multisig(&keys[..3], 2);
+        assert_eq!(code(m.set_signers(&[], 1)), number(PerpoolError::InvalidMultisigConfig));
+        assert_eq!(code(m.set_signers(&keys, 1)), number(PerpoolError::InvalidMultisigConfig));
+        assert_eq!(code(m.set_signers(&keys[..2], 0)), number(PerpoolError::InvalidMultisigConfig));
+        assert_eq!(code(m.set_signers(&keys[..2], 3)), number(PerpoolError::InvalidMultisigConfig));
+        assert_eq!(code(m.set_signers(&[keys[0], keys[0]], 1)), number(PerpoolError::InvalidMultisigConfig));
+        m.set_signers(&keys[..6], 6).unwrap();
+        assert_eq!((m.num_signers, m.min_signatures), (6, 6));
+    }
+
+    #[test]
+    fn two_of_three_needs_another_signers_approval_of_the_same_hash() {
+        let keys: Vec<Pubkey> = (0..3).map(|_| Pubkey::new_unique()).collect();
+        let stranger = Pubkey::new_unique();
+        let h = Multisig::instruction_hash("set_permissions", &[keys[0]], &[1, 0]);
+        let other = Multisig::instruction_hash("set_permissions", &[keys[0]], &[0, 1]);
+        let mut m = multisig(&keys, 2);
+
+        assert_eq!(code(m.authorize(&keys[0], h)), number(PerpoolError::NotEnoughApprovals));
+        // The sender's own recorded approval is not a second one.
+        assert_eq!(m.approve(&keys[0], h).unwrap(), 1);
+        assert_eq!(code(m.authorize(&keys[0], h)), number(PerpoolError::NotEnoughApprovals));
+        assert_eq!(code(m.approve(&keys[0], h)), number(PerpoolError::AlreadySigned));
+        // An approval of different arguments does not count.
+        let mut m = multisig(&keys, 2);
+        m.approve(&keys[1], other).unwrap();
+        assert_eq!(code(m.authorize(&keys[0], h)), number(PerpoolError::NotEnoughApprovals));
+        // Strangers can neither approve nor execute.
+        assert_eq!(code(m.approve(&stranger, h)), number(PerpoolError::NotAMultisigSigner));
+        assert_eq!(code(m.authorize(&stranger, h)), number(PerpoolError::NotAMultisigSigner));
+        // Approving a new hash starts a new round; the matching approval then authorizes once.
+        assert_eq!(m.approve(&keys[1], h).unwrap(), 1);
+        m.authorize(&keys[0], h).unwrap();
+        assert_eq!(m.num_signed, 0);
+        assert_eq!(code(m.authorize(&keys[0], h)), number(PerpoolError::NotEnoughApprovals));
+    }
+
+    #[test]
+    fn one_of_one_executes_alone() {
+        let key = Pubkey::new_unique();
+        let mut m = multisig(&[key], 1);
+        m.authorize(&key, [7; 32]).unwrap();
+    }
+
+    #[test]
+    fn hash_binds_name_accounts_and_args() {
+        let a = Pubkey::new_unique();
+        let b = Pubkey::new_unique();
+        let base = Multisig::instruction_hash("remove_custody", &[a, b], &[]);
+        assert_ne!(base, Multisig::instruction_hash("remove_pool", &[a, b], &[]));
+        assert_ne!(base, Multisig::instruction_hash("remove_custody", &[b, a], &[]));
+        assert_ne!(base, Multisig::instruction_hash("remove_custody", &[a], &[]));
+        assert_ne!(base, Multisig::instruction_hash("remove_custody", &[a, b], &[0]));
+    }
+}

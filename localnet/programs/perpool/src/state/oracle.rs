@@ -43,6 +43,11 @@ use crate::{error::PerpoolError, math::OraclePrice};
 pub const PYTH_RECEIVER_PROGRAM: Pubkey = pubkey!("rec5EKMGg6MxZYaMdyBfgwp4d5rB9T1VQH5pJv5LtFJ");
 /// Exponents outside this range cannot be valued without overflow.
 pub const MAX_ABS_EXPONENT: i32 = 18;
+/// Whether a price exponent can be valued (`i32::MIN` has no absolute value, so no `abs()`).
+pub fn exponent_in_range(expo: i32) -> bool {
+    (-MAX_ABS_EXPONENT..=MAX_ABS_EXPONENT).contains(&expo)
+}
+
 /// Longest accepted price age (a day); custodies choose stricter limits.
 pub const MAX_PRICE_AGE_LIMIT: u32 = 86_400;
 
@@ -96,7 +101,7 @@ impl OracleParams {
             OracleType::Pyth => read_pyth(account, &self.feed_id)?,
         };
         require!(raw.price > 0 && raw.ema > 0, PerpoolError::InvalidOraclePrice);
-        require!(raw.expo.abs() <= MAX_ABS_EXPONENT, PerpoolError::InvalidOraclePrice);
+        require!(exponent_in_range(raw.expo), PerpoolError::InvalidOraclePrice);
         require!(raw.publish_time <= now, PerpoolError::InvalidPublishTime);
         let age = now.checked_sub(raw.publish_time).ok_or(PerpoolError::MathOverflow)?;
         require!(age <= i64::from(self.max_price_age_sec), PerpoolError::StaleOraclePrice);
@@ -151,4 +156,20 @@ fn read_pyth(account: &AccountInfo, feed_id: &[u8; 32]) -> Result<RawPrice> {
     let publish_time = i64_at(offset + 20)?;
     let ema = i64_at(offset + 36)?;
     Ok(RawPrice { price, conf, expo, ema, publish_time })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponent_range_has_no_overflow_at_the_extremes() {
+        assert!(exponent_in_range(0));
+        assert!(exponent_in_range(MAX_ABS_EXPONENT));
+        assert!(exponent_in_range(-MAX_ABS_EXPONENT));
+        assert!(!exponent_in_range(MAX_ABS_EXPONENT + 1));
+        assert!(!exponent_in_range(-MAX_ABS_EXPONENT - 1));
+        assert!(!exponent_in_range(i32::MIN));
+        assert!(!exponent_in_range(i32::MAX));
+    }
 }

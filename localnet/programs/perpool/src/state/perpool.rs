@@ -1,7 +1,7 @@
 use anchor_lang::prelude::*;
 
 /// Upper bound on pools per program; keeps the account a fixed size.
-pub const MAX_POOLS: usize = 8;
+pub const MAX_POOLS: usize = 32;
 
 /// Global configuration (PDA seeds: `["perpool"]`). The admin is the `Multisig` account.
 #[account]

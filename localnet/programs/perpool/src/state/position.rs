@@ -107,6 +107,14 @@ pub fn maintenance_margin_bps(custody: &Custody) -> Result<u64> {
     Ok(math::maintenance_margin_bps_for_max_leverage(custody.pricing.max_leverage)?)
 }
 
+/// Whether `size / collateral >= min_leverage_bps / 10_000`, compared exactly (`leverage_bps`
+/// rounds up, which is exact against a maximum but lets a position just under a minimum pass).
+pub fn meets_min_leverage(size_usd: u64, collateral_usd: u64, min_leverage_bps: u64) -> Result<bool> {
+    let scaled_size = u128::from(size_usd).checked_mul(u128::from(math::BPS_DENOMINATOR)).ok_or(PerpoolError::MathOverflow)?;
+    let min_scaled_size = u128::from(min_leverage_bps).checked_mul(u128::from(collateral_usd)).ok_or(PerpoolError::MathOverflow)?;
+    Ok(scaled_size >= min_scaled_size)
+}
+
 impl Position {
     pub fn quote_open(
         side: Side,
@@ -126,8 +134,14 @@ impl Position {
         require!(fee_amount < collateral_amount && fee_usd < gross_collateral_usd, PerpoolError::InsufficientCollateral);
         let collateral_usd = gross_collateral_usd - fee_usd;
         let leverage_bps = math::leverage_bps(size_usd, i128::from(collateral_usd));
-        // Enough tokens locked to pay the largest profit the position may take: its size.
-        let locked_amount = math::usd_to_token_ceil(size_usd, collateral_custody.decimals, &collateral_prices.min())?;
+        // Tokens locked in the collateral custody back what the pool may have to pay beyond the
+        // trader's own collateral. A long pays out in the traded token, so the borrowed part
+        // (size − collateral) bounds it; a short's profit in the stable can reach its full size.
+        let borrowed_usd = match side {
+            Side::Long => size_usd.saturating_sub(collateral_usd),
+            Side::Short => size_usd,
+        };
+        let locked_amount = math::usd_to_token_ceil(borrowed_usd, collateral_custody.decimals, &collateral_prices.min())?;
         let liquidation_price = math::liquidation_price(
             side.into(),
             entry_price,
@@ -149,8 +163,8 @@ impl Position {
         Ok(accrued.checked_add(self.unpaid_borrow_fee_usd).ok_or(PerpoolError::MathOverflow)?)
     }
 
-    /// Closing `close_bps` of the position at the current price. All borrow fees owed are
-    /// settled by any close; the close fee is charged on the closed size.
+    /// Closing `close_bps` of the position at the current price. The closed slice pays the
+    /// close fee on its size and its share of the borrow fees owed.
     pub fn quote_close(
         &self,
         custody: &Custody,
@@ -160,6 +174,8 @@ impl Position {
         close_bps: u64,
     ) -> Result<CloseQuote> {
         require!(close_bps > 0 && close_bps <= math::BPS_DENOMINATOR, PerpoolError::InvalidCloseSize);
+        // A slice whose size rounds to zero would close nothing: say so by name.
+        require!(math::split_bps_floor(self.size_usd, close_bps)?.closed > 0, PerpoolError::InvalidCloseSize);
         let part = math::partial_close(self.size_usd, self.collateral_usd, 0, close_bps)?;
         let collateral_amount = math::split_bps_floor(self.collateral_amount, close_bps)?.closed;
         let locked_amount = if close_bps == math::BPS_DENOMINATOR {
@@ -169,18 +185,27 @@ impl Position {
         };
         let exit_price = math::exit_price_9dp(self.side.into(), &trade_price(self.side, prices, false))?;
         let close_fee_usd = math::fee_usd(part.size.closed, custody.fees.close_position_bps)?;
-        let borrow_fee_usd = self.borrow_fee_usd(collateral_custody)?;
+        // A partial close pays its share of the borrow fee owed; the rest stays owed by the
+        // remaining position (`unpaid_borrow_fee_usd`).
+        let borrow_owed = self.borrow_fee_usd(collateral_custody)?;
+        let borrow_fee_usd = if close_bps == math::BPS_DENOMINATOR {
+            borrow_owed
+        } else {
+            math::split_bps_ceil(borrow_owed, close_bps)?.closed
+        };
         let fees = close_fee_usd.checked_add(borrow_fee_usd).ok_or(PerpoolError::MathOverflow)?;
-        let mut amounts = math::close_amounts(self.side.into(), part.size.closed, part.collateral.closed, self.price, exit_price, fees)?;
-        // Profit is capped by the tokens locked for it.
-        let max_profit = math::token_to_usd_floor(locked_amount, collateral_custody.decimals, &collateral_prices.min())?;
-        if amounts.profit_usd > max_profit {
-            let excess = amounts.profit_usd - max_profit;
-            amounts.profit_usd = max_profit;
-            amounts.payout_usd = amounts.payout_usd.saturating_sub(excess);
-        }
-        // Paid in collateral tokens valued high: fewer tokens, in the pool's favour.
-        let payout_amount = math::usd_to_token_floor(amounts.payout_usd, collateral_custody.decimals, &collateral_prices.max())?;
+        let amounts = math::close_amounts(self.side.into(), part.size.closed, part.collateral.closed, self.price, exit_price, fees)?;
+        // Paid in collateral tokens valued high: fewer tokens, in the pool's favour. The pool
+        // never pays more than the slice's collateral plus the tokens locked for it.
+        let decimals = collateral_custody.decimals;
+        let uncapped_amount = math::usd_to_token_floor(amounts.payout_usd, decimals, &collateral_prices.max())?;
+        let max_amount = collateral_amount.checked_add(locked_amount).ok_or(PerpoolError::MathOverflow)?;
+        let payout_amount = uncapped_amount.min(max_amount);
+        let payout_usd = if payout_amount < uncapped_amount {
+            math::token_to_usd_floor(payout_amount, decimals, &collateral_prices.max())?
+        } else {
+            amounts.payout_usd
+        };
         Ok(CloseQuote {
             exit_price,
             size_usd: part.size.closed,
@@ -191,7 +216,7 @@ impl Position {
             loss_usd: amounts.loss_usd,
             close_fee_usd,
             borrow_fee_usd,
-            payout_usd: amounts.payout_usd,
+            payout_usd,
             payout_amount,
             bad_debt_usd: amounts.bad_debt_usd,
         })
