@@ -1,9 +1,11 @@
-"""Trader instructions and permissionless cranks."""
+"""Trader instructions (unsent builders ``*_ix`` and senders that sign and confirm) and the
+permissionless cranks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -61,22 +63,30 @@ def market_accounts(client: PerpoolClient, market: Market) -> dict[str, Pubkey]:
     }
 
 
-async def open_position(
+# ---- instruction builders (unsent) --------------------------------------------------------
+
+MAX_PRICE = 2**63 - 1
+"""No price limit: the widest limit a long can give (a short's is 0)."""
+
+
+def open_position_ix(
     client: PerpoolClient,
-    owner: Keypair,
+    owner: Pubkey,
     market: Market,
     *,
     collateral_amount: int,
     size_usd: int,
-    price_limit: int,
     funding_account: Pubkey,
-) -> Signature:
+    price_limit: int | None = None,
+) -> Instruction:
+    if price_limit is None:
+        price_limit = MAX_PRICE if market.side == "long" else 0
     accounts = market_accounts(client, market)
     del accounts["transfer_authority"]
     accounts |= {
-        "owner": owner.pubkey(),
+        "owner": owner,
         "funding_account": funding_account,
-        "position": position_key(client, market, owner.pubkey()),
+        "position": position_key(client, market, owner),
         "system_program": SYSTEM_PROGRAM_ID,
     }
     params = {
@@ -85,61 +95,81 @@ async def open_position(
         "size_usd": size_usd,
         "side": side_arg(client, market.side),
     }
-    return await client.send([client.ix("open_position", params, accounts=accounts)], [owner])
+    return client.ix("open_position", params, accounts=accounts)
 
 
-async def close_position(
+def close_position_ix(
     client: PerpoolClient,
-    owner: Keypair,
+    owner: Pubkey,
     market: Market,
     *,
-    price_limit: int,
     receiving_account: Pubkey,
     close_bps: int = 10_000,
-) -> Signature:
+    price_limit: int | None = None,
+) -> Instruction:
+    if price_limit is None:
+        price_limit = 0 if market.side == "long" else MAX_PRICE
     accounts = market_accounts(client, market) | {
-        "owner": owner.pubkey(),
+        "owner": owner,
         "receiving_account": receiving_account,
-        "position": position_key(client, market, owner.pubkey()),
+        "position": position_key(client, market, owner),
     }
-    params = {"price": price_limit, "close_bps": close_bps}
-    return await client.send([client.ix("close_position", params, accounts=accounts)], [owner])
+    return client.ix(
+        "close_position", {"price": price_limit, "close_bps": close_bps}, accounts=accounts
+    )
 
 
-async def add_collateral(
-    client: PerpoolClient, owner: Keypair, market: Market, amount: int, *, funding_account: Pubkey
-) -> Signature:
+def add_collateral_ix(
+    client: PerpoolClient, owner: Pubkey, market: Market, amount: int, *, funding_account: Pubkey
+) -> Instruction:
     accounts = market_accounts(client, market)
     del accounts["transfer_authority"], accounts["custody_oracle"]
     accounts |= {
-        "owner": owner.pubkey(),
+        "owner": owner,
         "funding_account": funding_account,
-        "position": position_key(client, market, owner.pubkey()),
+        "position": position_key(client, market, owner),
     }
-    return await client.send([client.ix("add_collateral", amount, accounts=accounts)], [owner])
+    return client.ix("add_collateral", amount, accounts=accounts)
 
 
-async def remove_collateral(
+def remove_collateral_ix(
     client: PerpoolClient,
-    owner: Keypair,
+    owner: Pubkey,
     market: Market,
     collateral_usd: int,
     *,
     receiving_account: Pubkey,
-) -> Signature:
+) -> Instruction:
     accounts = market_accounts(client, market) | {
-        "owner": owner.pubkey(),
+        "owner": owner,
         "receiving_account": receiving_account,
-        "position": position_key(client, market, owner.pubkey()),
+        "position": position_key(client, market, owner),
     }
-    return await client.send(
-        [client.ix("remove_collateral", collateral_usd, accounts=accounts)], [owner]
-    )
+    return client.ix("remove_collateral", collateral_usd, accounts=accounts)
 
 
-async def swap(
+def liquidate_ix(
     client: PerpoolClient,
-    owner: Keypair,
+    liquidator: Pubkey,
+    market: Market,
+    position_owner: Pubkey,
+    *,
+    receiving_account: Pubkey,
+    owner_receiving_account: Pubkey,
+) -> Instruction:
+    accounts = market_accounts(client, market) | {
+        "signer": liquidator,
+        "receiving_account": receiving_account,
+        "owner_receiving_account": owner_receiving_account,
+        "owner": position_owner,
+        "position": position_key(client, market, position_owner),
+    }
+    return client.ix("liquidate", accounts=accounts)
+
+
+def swap_ix(
+    client: PerpoolClient,
+    owner: Pubkey,
     pool_name: str,
     mint_in: Pubkey,
     mint_out: Pubkey,
@@ -148,11 +178,11 @@ async def swap(
     funding_account: Pubkey,
     receiving_account: Pubkey,
     min_amount_out: int = 0,
-) -> Signature:
+) -> Instruction:
     src = client.custody_keys(pool_name, mint_in)
     dst = client.custody_keys(pool_name, mint_out)
     accounts = {
-        "owner": owner.pubkey(),
+        "owner": owner,
         "funding_account": funding_account,
         "receiving_account": receiving_account,
         "transfer_authority": pda.transfer_authority(),
@@ -167,7 +197,99 @@ async def swap(
         "token_program": TOKEN_PROGRAM_ID,
     }
     params = {"amount_in": amount_in, "min_amount_out": min_amount_out}
-    return await client.send([client.ix("swap", params, accounts=accounts)], [owner])
+    return client.ix("swap", params, accounts=accounts)
+
+
+# ---- build, sign and send ------------------------------------------------------------------
+
+
+async def open_position(
+    client: PerpoolClient,
+    owner: Keypair,
+    market: Market,
+    *,
+    collateral_amount: int,
+    size_usd: int,
+    price_limit: int,
+    funding_account: Pubkey,
+) -> Signature:
+    ix = open_position_ix(
+        client,
+        owner.pubkey(),
+        market,
+        collateral_amount=collateral_amount,
+        size_usd=size_usd,
+        funding_account=funding_account,
+        price_limit=price_limit,
+    )
+    return await client.send([ix], [owner])
+
+
+async def close_position(
+    client: PerpoolClient,
+    owner: Keypair,
+    market: Market,
+    *,
+    price_limit: int,
+    receiving_account: Pubkey,
+    close_bps: int = 10_000,
+) -> Signature:
+    ix = close_position_ix(
+        client,
+        owner.pubkey(),
+        market,
+        receiving_account=receiving_account,
+        close_bps=close_bps,
+        price_limit=price_limit,
+    )
+    return await client.send([ix], [owner])
+
+
+async def add_collateral(
+    client: PerpoolClient, owner: Keypair, market: Market, amount: int, *, funding_account: Pubkey
+) -> Signature:
+    ix = add_collateral_ix(client, owner.pubkey(), market, amount, funding_account=funding_account)
+    return await client.send([ix], [owner])
+
+
+async def remove_collateral(
+    client: PerpoolClient,
+    owner: Keypair,
+    market: Market,
+    collateral_usd: int,
+    *,
+    receiving_account: Pubkey,
+) -> Signature:
+    ix = remove_collateral_ix(
+        client, owner.pubkey(), market, collateral_usd, receiving_account=receiving_account
+    )
+    return await client.send([ix], [owner])
+
+
+async def swap(
+    client: PerpoolClient,
+    owner: Keypair,
+    pool_name: str,
+    mint_in: Pubkey,
+    mint_out: Pubkey,
+    amount_in: int,
+    *,
+    funding_account: Pubkey,
+    receiving_account: Pubkey,
+    min_amount_out: int = 0,
+) -> Signature:
+    ix = swap_ix(
+        client,
+        owner.pubkey(),
+        pool_name,
+        mint_in,
+        mint_out,
+        amount_in,
+        funding_account=funding_account,
+        receiving_account=receiving_account,
+        min_amount_out=min_amount_out,
+    )
+    return await client.send([ix], [owner])
 
 
 async def liquidate(
@@ -179,14 +301,15 @@ async def liquidate(
     receiving_account: Pubkey,
     owner_receiving_account: Pubkey,
 ) -> Signature:
-    accounts = market_accounts(client, market) | {
-        "signer": liquidator.pubkey(),
-        "receiving_account": receiving_account,
-        "owner_receiving_account": owner_receiving_account,
-        "owner": position_owner,
-        "position": position_key(client, market, position_owner),
-    }
-    return await client.send([client.ix("liquidate", accounts=accounts)], [liquidator])
+    ix = liquidate_ix(
+        client,
+        liquidator.pubkey(),
+        market,
+        position_owner,
+        receiving_account=receiving_account,
+        owner_receiving_account=owner_receiving_account,
+    )
+    return await client.send([ix], [liquidator])
 
 
 async def accrue_borrow(client: PerpoolClient, pool_name: str, mint: Pubkey) -> Signature:

@@ -14,14 +14,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from conftest import start_validator
-from ixs import (
-    add_collateral_ix,
-    close_position_ix,
-    liquidate_ix,
-    open_position_ix,
-    remove_collateral_ix,
-    swap_ix,
-)
 from pool_env import PoolEnv, build_pool_env
 from rejections import assert_rejected, assert_unchanged_failure, chain_state, simulate_error
 from solana.rpc.commitment import Confirmed
@@ -37,6 +29,14 @@ from perpool.client import all_permissions, instruction_hash
 from perpool.custody_config import BPS, RATE_ONE, custody_config
 from perpool.localnet import LocalnetProcess
 from perpool.program import parse_events
+from perpool.trade import (
+    add_collateral_ix,
+    close_position_ix,
+    liquidate_ix,
+    open_position_ix,
+    remove_collateral_ix,
+    swap_ix,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 from conftest import start_validator
-from ixs import close_position_ix, liquidate_ix
 from pool_env import PoolEnv, TokenSpec, build_pool_env
 from solders.instruction import AccountMeta, Instruction
 from solders.signature import Signature
@@ -57,7 +56,7 @@ from trade_support import (
 
 from perpool import trade, views
 from perpool.localnet import LocalnetProcess
-from perpool.trade import Market
+from perpool.trade import Market, close_position_ix, liquidate_ix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from conftest import start_validator
-from ixs import close_position_ix, open_position_ix
 from pool_env import PoolEnv, build_pool_env
 from rejections import assert_rejected, assert_unchanged_failure, view_error_name
 from solana.rpc.commitment import Confirmed
@@ -30,6 +29,7 @@ from perpool.client import ViewError
 from perpool.custody_config import custody_config
 from perpool.localnet import LocalnetProcess
 from perpool.program import parse_events
+from perpool.trade import close_position_ix, open_position_ix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from conftest import start_validator
-from ixs import liquidate_ix, open_position_ix, swap_ix
 from pool_env import PoolEnv, build_pool_env
 from pyth_fixture import PYTH_RECEIVER, PriceUpdate, write_fixture
 from rejections import assert_rejected, view_error_name
@@ -29,6 +28,7 @@ from perpool import lp, pda, trade, views
 from perpool.client import ViewError
 from perpool.custody_config import custody_config
 from perpool.localnet import LocalnetProcess
+from perpool.trade import liquidate_ix, open_position_ix, swap_ix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

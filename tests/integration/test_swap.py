@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from conftest import start_validator
-from ixs import swap_ix
 from pool_env import PoolEnv, build_pool_env
 from rejections import assert_rejected, view_error_name
 from solders.instruction import AccountMeta, Instruction
@@ -22,6 +21,7 @@ from perpool import lp, views
 from perpool.client import ViewError
 from perpool.localnet import LocalnetProcess
 from perpool.program import parse_events
+from perpool.trade import swap_ix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import pytest
 import pytest_asyncio
 from conftest import start_validator
-from ixs import add_collateral_ix, close_position_ix, open_position_ix, remove_collateral_ix
 from pool_env import PoolEnv, build_pool_env
 from rejections import chain_state, send_failing
 from solders.instruction import Instruction
@@ -56,7 +55,13 @@ from perpool import quotes as q
 from perpool import trade, views
 from perpool.localnet import LocalnetProcess
 from perpool.math import Side
-from perpool.trade import Market
+from perpool.trade import (
+    Market,
+    add_collateral_ix,
+    close_position_ix,
+    open_position_ix,
+    remove_collateral_ix,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
