@@ -86,7 +86,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from perpool.math import (
     BPS_DENOMINATOR,
@@ -250,6 +250,16 @@ def _flat_from_decoded(cls: type[_T], obj: Any) -> _T:
     return cls(**{f.name: int(_get(obj, f.name)) for f in fields(cls)})
 
 
+class _FromDecoded:
+    """Gives an int-field dataclass ``from_decoded(value)``: build it from an anchorpy-decoded
+    struct (or view return value) with the same field names."""
+
+    @classmethod
+    def from_decoded(cls, obj: Any) -> Self:
+        built: Self = _flat_from_decoded(cast(Any, cls), obj)
+        return built
+
+
 def side_from_decoded(value: Any) -> Side:
     """A :class:`Side` from our enum, ``"Long"``/``"Short"``, or anchorpy's decoded enum
     (an instance of a class named ``Long``/``Short``)."""
@@ -264,7 +274,7 @@ def side_from_decoded(value: Any) -> Side:
 
 
 @dataclass(frozen=True)
-class PricingParams:
+class PricingParams(_FromDecoded):
     min_initial_leverage: int = 0
     max_initial_leverage: int = 0
     max_leverage: int = 0
@@ -273,13 +283,9 @@ class PricingParams:
     max_long_open_interest_usd: int = 0
     max_short_open_interest_usd: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> PricingParams:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class Fees:
+class Fees(_FromDecoded):
     open_position_bps: int = 0
     close_position_bps: int = 0
     swap_bps: int = 0
@@ -288,79 +294,51 @@ class Fees:
     liquidation_reward_bps: int = 0
     protocol_share_bps: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> Fees:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class BorrowRateParams:
+class BorrowRateParams(_FromDecoded):
     base_rate: int = 0
     slope1: int = 0
     slope2: int = 0
     optimal_utilization: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> BorrowRateParams:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class BorrowRateState:
+class BorrowRateState(_FromDecoded):
     current_rate: int = 0
     cumulative_interest: int = 0
     last_update: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> BorrowRateState:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class Assets:
+class Assets(_FromDecoded):
     owned: int = 0
     locked: int = 0
     collateral: int = 0
     protocol_fees: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> Assets:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class PositionTotals:
+class PositionTotals(_FromDecoded):
     open_positions: int = 0
     size_usd: int = 0
     collateral_usd: int = 0
     size_over_entry: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> PositionTotals:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class TokenRatios:
+class TokenRatios(_FromDecoded):
     target_bps: int = 0
     min_bps: int = 0
     max_bps: int = 0
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> TokenRatios:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class OracleLimits:
+class OracleLimits(_FromDecoded):
     """The numeric part of ``OracleParams`` (the account and feed id are not math)."""
 
     max_price_error_bps: int = 10_000
     max_price_age_sec: int = 86_400
-
-    @classmethod
-    def from_decoded(cls, obj: Any) -> OracleLimits:
-        return _flat_from_decoded(cls, obj)
 
 
 @dataclass(frozen=True)
@@ -513,7 +491,7 @@ def read_custom_oracle(oracle: CustomOracleState, limits: OracleLimits, now: int
 
 
 @dataclass(frozen=True)
-class OpenQuote:
+class OpenQuote(_FromDecoded):
     entry_price: int
     fee_usd: int
     fee_amount: int
@@ -522,13 +500,9 @@ class OpenQuote:
     locked_amount: int
     liquidation_price: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> OpenQuote:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class CloseQuote:
+class CloseQuote(_FromDecoded):
     exit_price: int
     size_usd: int
     collateral_usd: int
@@ -542,82 +516,54 @@ class CloseQuote:
     payout_amount: int
     bad_debt_usd: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> CloseQuote:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class PositionPnl:
+class PositionPnl(_FromDecoded):
     profit_usd: int
     loss_usd: int
     borrow_fee_usd: int
     close_fee_usd: int
     exit_price: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> PositionPnl:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class AddLiquidityQuote:
+class AddLiquidityQuote(_FromDecoded):
     lp_amount: int
     fee_amount: int
     deposit_usd: int
     aum_usd: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> AddLiquidityQuote:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class RemoveLiquidityQuote:
+class RemoveLiquidityQuote(_FromDecoded):
     amount_out: int
     fee_amount: int
     withdraw_usd: int
     aum_usd: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> RemoveLiquidityQuote:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class SwapQuote:
+class SwapQuote(_FromDecoded):
     amount_out: int
     fee_amount: int
     value_usd: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> SwapQuote:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class AumView:
+class AumView(_FromDecoded):
     spot_usd: int
     high_usd: int
     low_usd: int
     lp_supply: int
     lp_price_usd: int
 
-    @classmethod
-    def from_decoded(cls, obj: Any) -> AumView:
-        return _flat_from_decoded(cls, obj)
-
 
 @dataclass(frozen=True)
-class OraclePriceView:
+class OraclePriceView(_FromDecoded):
     price: int
     exponent: int
     ema_price: int
     price_usd_e9: int
-
-    @classmethod
-    def from_decoded(cls, obj: Any) -> OraclePriceView:
-        return _flat_from_decoded(cls, obj)
 
 
 @dataclass(frozen=True)
