@@ -164,7 +164,12 @@ class PerpoolClient:
         """Every custody of the pool, then their oracles (what AUM instructions expect)."""
         pool = await self.fetch("Pool", pda.pool(pool_name))
         custodies = list(pool.custodies)
-        oracles = [(await self.fetch("Custody", c)).oracle.oracle_account for c in custodies]
+        decoded = await self.program.account["Custody"].fetch_multiple(
+            custodies, commitment=Confirmed
+        )
+        if any(c is None for c in decoded):
+            raise ValueError(f"pool {pool_name!r} lists a custody account that does not exist")
+        oracles = [c.oracle.oracle_account for c in decoded if c is not None]
         return [AccountMeta(k, is_signer=False, is_writable=False) for k in [*custodies, *oracles]]
 
     # ---- admin ----------------------------------------------------------------------------
