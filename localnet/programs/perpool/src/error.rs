@@ -100,6 +100,22 @@ pub enum PerpoolError {
     EmptyPool,
     #[msg("Amounts out of range for this calculation (e.g. more LP tokens than exist, or a size that rounds to zero)")]
     InvalidCalculationInput,
+    #[msg("Invalid liquidation configuration")]
+    InvalidLiquidationConfig,
+    #[msg("Invalid funding configuration")]
+    InvalidFundingConfig,
+    #[msg("Invalid slippage configuration")]
+    InvalidSlippageConfig,
+    #[msg("Invalid payoff configuration (the payoff is fixed when the market is created)")]
+    InvalidPayoffConfig,
+    #[msg("This custody is a synthetic payoff market: it holds no tokens")]
+    SyntheticCustody,
+    #[msg("Payoff markets take collateral in a stable custody")]
+    InvalidPayoffCollateral,
+    #[msg("Trade size is below the custody's minimum")]
+    TradeTooSmall,
+    #[msg("Deposit is below the custody's minimum")]
+    DepositTooSmall,
 }
 
 impl From<crate::math::MathError> for PerpoolError {

@@ -94,6 +94,37 @@ pub struct PositionLiquidated {
     pub reward_amount: u64,
     pub owner_amount: u64,
     pub bad_debt_usd: u64,
+    /// Liquidation step applied (0 = the maintenance margin) and the fraction closed.
+    pub step: u8,
+    pub close_bps: u64,
+    pub discount_amount: u64,
+    pub insurance_amount: u64,
+    pub protocol_amount: u64,
+    pub auto_close_fee_usd: u64,
+    pub funding_paid_usd: u64,
+    pub funding_received_usd: u64,
+    /// Tokens left in the position as collateral after a partial liquidation.
+    pub retained_amount: u64,
+    pub remaining_size_usd: u64,
+}
+
+/// Every movement of a custody's insurance fund (tokens).
+#[event]
+pub struct InsuranceFundChanged {
+    pub custody: Pubkey,
+    pub inflow: u64,
+    pub outflow: u64,
+    pub balance: u64,
+    /// Bad debt the outflow covered (USD), 0 for inflows.
+    pub bad_debt_usd: u64,
+}
+
+#[event]
+pub struct FundingUpdated {
+    pub custody: Pubkey,
+    pub hourly_rate: i64,
+    pub long_index: i128,
+    pub short_index: i128,
 }
 
 #[event]

@@ -109,6 +109,10 @@ pub mod perpool {
         handle_accrue_borrow(ctx)
     }
 
+    pub fn update_funding(ctx: Context<UpdateFunding>) -> Result<()> {
+        handle_update_funding(ctx)
+    }
+
     pub fn update_pool_aum<'info>(ctx: Context<'_, '_, 'info, 'info, UpdatePoolAum<'info>>) -> Result<()> {
         handle_update_pool_aum(ctx)
     }

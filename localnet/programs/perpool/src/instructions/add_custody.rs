@@ -5,8 +5,9 @@ use crate::{
     error::PerpoolError,
     events::AdminAction,
     state::{
-        Assets, BorrowRateParams, BorrowRateState, Custody, CustomOracle, Fees, Multisig, OracleParams, OracleType,
-        Perpool, Pool, PositionTotals, PricingParams, Stats, TokenRatios, MAX_CUSTODIES,
+        Assets, BorrowRateParams, BorrowRateState, Custody, CustomOracle, Fees, FundingParams, FundingState, InsuranceFund,
+        LiquidationParams, Multisig, OracleParams, OracleType, PayoffParams, Perpool, Pool, PositionTotals, PricingParams,
+        SlippageParams, Stats, TokenRatios, MAX_CUSTODIES,
     },
 };
 
@@ -17,6 +18,11 @@ pub struct CustodyConfig {
     pub fees: Fees,
     pub borrow_rate: BorrowRateParams,
     pub ratios: TokenRatios,
+    pub liquidation: LiquidationParams,
+    pub funding: FundingParams,
+    pub slippage: SlippageParams,
+    /// Fixed at creation: `set_custody_config` must repeat it unchanged.
+    pub payoff: PayoffParams,
 }
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug)]
@@ -113,6 +119,12 @@ pub fn handle_add_custody(ctx: Context<AddCustody>, params: AddCustodyParams) ->
     custody.longs = PositionTotals::default();
     custody.shorts = PositionTotals::default();
     custody.ratios = params.config.ratios;
+    custody.liquidation = params.config.liquidation;
+    custody.funding = params.config.funding;
+    custody.slippage = params.config.slippage;
+    custody.payoff = params.config.payoff;
+    custody.funding_state = FundingState { last_update: Clock::get()?.unix_timestamp, ..FundingState::default() };
+    custody.insurance = InsuranceFund::default();
     custody.bump = ctx.bumps.custody;
     custody.token_account_bump = ctx.bumps.custody_token_account;
     custody.validate_config()?;

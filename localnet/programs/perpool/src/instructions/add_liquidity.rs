@@ -58,6 +58,8 @@ pub struct AddLiquidityQuote {
     pub fee_amount: u64,
     pub deposit_usd: u64,
     pub aum_usd: u64,
+    /// LP fee rate applied (bps), see `Custody::liquidity_fee_bps`.
+    pub fee_bps: u64,
 }
 
 pub fn quote_add_liquidity(
@@ -71,16 +73,21 @@ pub fn quote_add_liquidity(
     let index = pool.custody_index(custody_key).ok_or(PerpoolError::CustodyNotInPool)?;
     let entry = &custodies[index];
     let custody = &entry.custody;
-    let fee_amount = math::fee_tokens(amount_in, custody.fees.add_liquidity_bps)?;
+    custody.require_tokens()?;
+    let gross_usd = math::custody_value_usd(amount_in, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::Low)?;
+    require!(gross_usd >= custody.pricing.min_liquidity_deposit_usd, PerpoolError::DepositTooSmall);
+    let aum_usd = Pool::aum_usd(custodies, Valuation::High)?;
+    let value_usd = math::custody_value_usd(custody.assets.owned, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::High)?;
+    let fee_bps = custody.liquidity_fee_bps(value_usd, aum_usd, gross_usd, true)?;
+    let fee_amount = math::fee_tokens(amount_in, fee_bps)?;
     let net = amount_in.checked_sub(fee_amount).ok_or(PerpoolError::MathOverflow)?;
     // Deposit valued low, pool valued high: never mints more than the deposit is worth.
     let deposit_usd = math::custody_value_usd(net, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::Low)?;
-    let aum_usd = Pool::aum_usd(custodies, Valuation::High)?;
     require!(lp_supply == 0 || aum_usd > 0, PerpoolError::EmptyPool);
     let lp_amount = math::lp_to_mint(deposit_usd, aum_usd, lp_supply)?;
     require!(lp_amount > 0, PerpoolError::ZeroAmount);
     check_max_ratio(custody, entry, aum_usd, deposit_usd)?;
-    Ok(AddLiquidityQuote { lp_amount, fee_amount, deposit_usd, aum_usd })
+    Ok(AddLiquidityQuote { lp_amount, fee_amount, deposit_usd, aum_usd, fee_bps })
 }
 
 /// A deposit may not push a custody above its maximum share of the pool (moving back toward
@@ -132,8 +139,8 @@ pub fn handle_add_liquidity<'info>(
     )?;
 
     let net = params.amount_in.checked_sub(quote.fee_amount).ok_or(PerpoolError::MathOverflow)?;
-    custody.assets.owned = custody.assets.owned.checked_add(net).ok_or(PerpoolError::MathOverflow)?;
-    custody.collect_fee(quote.fee_amount)?;
+    // The fee stays in the pool for the other LPs: the whole deposit becomes owned.
+    custody.assets.owned = custody.assets.owned.checked_add(params.amount_in).ok_or(PerpoolError::MathOverflow)?;
     let fee_usd = math::mul_div_floor_u64(quote.deposit_usd, quote.fee_amount, net.max(1))?;
     custody.stats.volume_add_liquidity_usd = custody.stats.volume_add_liquidity_usd.saturating_add(quote.deposit_usd);
     custody.stats.fees_add_liquidity_usd = custody.stats.fees_add_liquidity_usd.saturating_add(fee_usd);

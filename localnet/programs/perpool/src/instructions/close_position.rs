@@ -3,7 +3,7 @@ use anchor_spl::token::{Token, TokenAccount};
 
 use crate::{
     error::PerpoolError,
-    events::PositionClosed,
+    events::{InsuranceFundChanged, PositionClosed},
     math,
     state::{load_position_custodies, sync_same_custody, Custody, Perpool, Pool, Position, Side},
 };
@@ -73,18 +73,21 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         &mut ctx.accounts.collateral_custody,
         &ctx.accounts.collateral_custody_oracle,
         now,
+        ctx.accounts.pool.aum_usd,
     )?;
     let position = &ctx.accounts.position;
     let full = params.close_bps == math::BPS_DENOMINATOR;
     if !full {
         // A partial close must not let an under-margined position shed its worst part.
         require!(
-            !position.is_liquidatable(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices)?,
+            !position.is_liquidatable(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, ctx.accounts.pool.aum_usd)?,
             PerpoolError::InvalidCloseSize
         );
     }
-    let q = position.quote_close(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, params.close_bps)?;
+    let q = position.quote_close(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, params.close_bps, ctx.accounts.pool.aum_usd, 0)?;
     require!(q.size_usd > 0 && (full || q.size_usd < position.size_usd), PerpoolError::InvalidCloseSize);
+    // A partial close may not leave a position below the minimum trade size.
+    require!(full || position.size_usd - q.size_usd >= ctx.accounts.custody.pricing.min_trade_size_usd, PerpoolError::TradeTooSmall);
     match position.side {
         Side::Long => require!(q.exit_price >= params.price, PerpoolError::PriceLimitExceeded),
         Side::Short => require!(q.exit_price <= params.price, PerpoolError::PriceLimitExceeded),
@@ -96,6 +99,7 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         .borrow_fee_usd(&ctx.accounts.collateral_custody)?
         .checked_sub(q.borrow_fee_usd)
         .ok_or(PerpoolError::MathOverflow)?;
+    let funding_still_owed = position.funding_after(&ctx.accounts.custody, &q)?;
 
     perpool.transfer_from_vault(
         ctx.accounts.collateral_custody_token_account.to_account_info(),
@@ -104,9 +108,14 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         ctx.accounts.token_program.to_account_info(),
         q.payout_amount,
     )?;
+    let collateral_custody_key = ctx.accounts.collateral_custody.key();
     {
         let cc: &mut Custody = if same { &mut ctx.accounts.custody } else { &mut ctx.accounts.collateral_custody };
         cc.settle_close(q.collateral_amount, q.locked_amount, q.payout_amount, fee_amount)?;
+        let covered = cc.cover_bad_debt(q.bad_debt_usd, &collateral_prices)?;
+        if q.bad_debt_usd > 0 {
+            emit!(InsuranceFundChanged { custody: collateral_custody_key, inflow: 0, outflow: covered, balance: cc.insurance.balance, bad_debt_usd: q.bad_debt_usd });
+        }
     }
     {
         let c: &mut Custody = &mut ctx.accounts.custody;
@@ -118,6 +127,7 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
     sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
 
     let index = ctx.accounts.collateral_custody.borrow_state.cumulative_interest;
+    let funding_index = ctx.accounts.custody.funding_index(side);
     let position = &mut ctx.accounts.position;
     emit!(PositionClosed {
         owner: position.owner,
@@ -141,6 +151,8 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         position.locked_amount = position.locked_amount.checked_sub(q.locked_amount).ok_or(PerpoolError::MathOverflow)?;
         position.borrow_index_snapshot = index;
         position.unpaid_borrow_fee_usd = borrow_still_owed;
+        position.funding_index_snapshot = funding_index;
+        position.unpaid_funding_usd = funding_still_owed;
         position.update_time = now;
     }
     Ok(())

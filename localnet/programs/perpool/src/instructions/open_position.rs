@@ -64,6 +64,14 @@ pub struct OpenPosition<'info> {
 /// Longs post collateral in the traded token; shorts in a stable custody against a
 /// non-stable one.
 pub fn check_side(side: Side, custody: &Account<Custody>, collateral_custody: &Account<Custody>) -> Result<()> {
+    if custody.is_synthetic() {
+        // Payoff markets hold no tokens: both sides post a stable.
+        require!(
+            collateral_custody.is_stable && !collateral_custody.is_synthetic(),
+            PerpoolError::InvalidPayoffCollateral
+        );
+        return Ok(());
+    }
     match side {
         Side::Long => require_keys_eq!(custody.key(), collateral_custody.key(), PerpoolError::InvalidLongCollateral),
         Side::Short => require!(
@@ -85,6 +93,7 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
         &mut ctx.accounts.collateral_custody,
         &ctx.accounts.collateral_custody_oracle,
         now,
+        ctx.accounts.pool.aum_usd,
     )?;
 
     let quote = Position::quote_open(
@@ -95,6 +104,7 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
         &collateral_prices,
         params.collateral_amount,
         params.size_usd,
+        ctx.accounts.pool.aum_usd,
     )?;
     match params.side {
         Side::Long => require!(quote.entry_price <= params.price, PerpoolError::PriceLimitExceeded),
@@ -165,6 +175,8 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
     position.locked_amount = quote.locked_amount;
     position.borrow_index_snapshot = ctx.accounts.collateral_custody.borrow_state.cumulative_interest;
     position.unpaid_borrow_fee_usd = 0;
+    position.funding_index_snapshot = ctx.accounts.custody.funding_index(params.side);
+    position.unpaid_funding_usd = 0;
     position.bump = ctx.bumps.position;
     emit!(PositionOpened {
         owner: position.owner,

@@ -67,6 +67,7 @@ pub fn handle_remove_collateral(ctx: Context<RemoveCollateral>, collateral_usd: 
         &mut ctx.accounts.collateral_custody,
         &ctx.accounts.collateral_custody_oracle,
         now,
+        ctx.accounts.pool.aum_usd,
     )?;
     let position = &ctx.accounts.position;
     require!(collateral_usd < position.collateral_usd, PerpoolError::InsufficientCollateral);
@@ -74,9 +75,11 @@ pub fn handle_remove_collateral(ctx: Context<RemoveCollateral>, collateral_usd: 
     let amount = math::usd_to_token_floor(collateral_usd, ctx.accounts.collateral_custody.decimals, &collateral_prices.max())?;
     require!(amount > 0, PerpoolError::ZeroAmount);
     require!(amount < position.collateral_amount, PerpoolError::InsufficientCollateral);
-    let q = position.quote_close(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, math::BPS_DENOMINATOR)?;
+    let q = position.quote_close(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, math::BPS_DENOMINATOR, ctx.accounts.pool.aum_usd, 0)?;
     let remaining_usd = position.collateral_usd - collateral_usd;
-    let margin = math::margin_usd(remaining_usd, 0, q.loss_usd, q.close_fee_usd.saturating_add(q.borrow_fee_usd));
+    // Profit and funding owed to the position do not count: only what is already its own.
+    let fees = q.close_fee_usd.saturating_add(q.borrow_fee_usd).saturating_add(q.funding_paid_usd);
+    let margin = math::margin_usd(remaining_usd, 0, q.loss_usd, fees);
     let leverage = math::leverage_bps(position.size_usd, margin);
     require!(leverage <= ctx.accounts.custody.pricing.max_initial_leverage, PerpoolError::LeverageTooHigh);
 

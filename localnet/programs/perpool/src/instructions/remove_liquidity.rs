@@ -56,6 +56,7 @@ pub struct RemoveLiquidityQuote {
     pub fee_amount: u64,
     pub withdraw_usd: u64,
     pub aum_usd: u64,
+    pub fee_bps: u64,
 }
 
 pub fn quote_remove_liquidity(
@@ -69,17 +70,20 @@ pub fn quote_remove_liquidity(
     let index = pool.custody_index(custody_key).ok_or(PerpoolError::CustodyNotInPool)?;
     let entry = &custodies[index];
     let custody = &entry.custody;
+    custody.require_tokens()?;
     // Pool valued low, tokens paid at the high price: never pays more than the LP share.
     let aum_usd = Pool::aum_usd(custodies, Valuation::Low)?;
     require!(aum_usd > 0, PerpoolError::EmptyPool);
     let withdraw_usd = math::usd_for_lp(lp_amount_in, aum_usd, lp_supply)?;
     let gross = math::usd_to_token_floor(withdraw_usd, custody.decimals, &entry.prices.max())?;
-    let fee_amount = math::fee_tokens(gross, custody.fees.remove_liquidity_bps)?;
+    let value_usd = math::custody_value_usd(custody.assets.owned, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::Low)?;
+    let fee_bps = custody.liquidity_fee_bps(value_usd, aum_usd, withdraw_usd, false)?;
+    let fee_amount = math::fee_tokens(gross, fee_bps)?;
     let amount_out = gross.checked_sub(fee_amount).ok_or(PerpoolError::MathOverflow)?;
     require!(amount_out > 0, PerpoolError::ZeroAmount);
     require!(gross <= custody.available()?, PerpoolError::InsufficientLiquidity);
     check_min_ratio(custody, entry, aum_usd, withdraw_usd)?;
-    Ok(RemoveLiquidityQuote { amount_out, fee_amount, withdraw_usd, aum_usd })
+    Ok(RemoveLiquidityQuote { amount_out, fee_amount, withdraw_usd, aum_usd, fee_bps })
 }
 
 /// A withdrawal may not push a custody below its minimum share (unless it moves toward it).
@@ -129,8 +133,8 @@ pub fn handle_remove_liquidity<'info>(
     )?;
 
     let gross = quote.amount_out.checked_add(quote.fee_amount).ok_or(PerpoolError::MathOverflow)?;
-    custody.assets.owned = custody.assets.owned.checked_sub(gross).ok_or(PerpoolError::InsufficientLiquidity)?;
-    custody.collect_fee(quote.fee_amount)?;
+    // The fee stays in the pool for the remaining LPs: only what is paid out leaves `owned`.
+    custody.assets.owned = custody.assets.owned.checked_sub(quote.amount_out).ok_or(PerpoolError::InsufficientLiquidity)?;
     let fee_usd = math::mul_div_ceil_u64(quote.withdraw_usd, quote.fee_amount, gross)?;
     custody.stats.volume_remove_liquidity_usd = custody.stats.volume_remove_liquidity_usd.saturating_add(quote.withdraw_usd);
     custody.stats.fees_remove_liquidity_usd = custody.stats.fees_remove_liquidity_usd.saturating_add(fee_usd);

@@ -32,13 +32,19 @@ pub fn handle_set_custody_config(ctx: Context<SetCustodyConfig>, config: Custody
         );
         require_keys_eq!(config.oracle.oracle_account, expected, PerpoolError::InvalidOracleConfig);
     }
-    // Interest so far accrues at the old curve.
-    custody.accrue_borrow(Clock::get()?.unix_timestamp)?;
+    require!(config.payoff == custody.payoff, PerpoolError::InvalidPayoffConfig);
+    // Interest and funding so far accrue at the old parameters.
+    let now = Clock::get()?.unix_timestamp;
+    custody.accrue_borrow(now)?;
+    custody.accrue_funding(now, ctx.accounts.pool.aum_usd)?;
     custody.oracle = config.oracle;
     custody.pricing = config.pricing;
     custody.fees = config.fees;
     custody.borrow_rate = config.borrow_rate;
     custody.ratios = config.ratios;
+    custody.liquidation = config.liquidation;
+    custody.funding = config.funding;
+    custody.slippage = config.slippage;
     custody.validate_config()?;
     emit!(AdminAction { instruction: "set_custody_config".into(), target: custody.key() });
     Ok(())

@@ -73,6 +73,8 @@ pub fn quote_swap(
     amount_in: u64,
 ) -> Result<SwapQuote> {
     require!(amount_in > 0, PerpoolError::ZeroAmount);
+    receiving.require_tokens()?;
+    dispensing.require_tokens()?;
     // In valued low, out priced high: each leg rounds toward the pool.
     let value_usd = math::token_to_usd_floor(amount_in, receiving.decimals, &receiving_prices.min())?;
     let gross = math::usd_to_token_floor(value_usd, dispensing.decimals, &dispensing_prices.max())?;

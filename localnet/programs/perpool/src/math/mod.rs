@@ -38,10 +38,15 @@ pub mod borrow;
 pub mod checked;
 pub mod close;
 pub mod fees;
+pub mod funding;
 pub mod liquidation;
+pub mod liquidation_steps;
+pub mod liquidity_fee;
 pub mod lp;
+pub mod payoff;
 pub mod pnl;
 pub mod price;
+pub mod slippage;
 
 #[cfg(test)]
 mod test_values;
@@ -53,10 +58,15 @@ pub use checked::{
 };
 pub use close::*;
 pub use fees::*;
+pub use funding::*;
 pub use liquidation::*;
+pub use liquidation_steps::*;
+pub use liquidity_fee::*;
 pub use lp::*;
+pub use payoff::*;
 pub use pnl::*;
 pub use price::*;
+pub use slippage::*;
 
 /// Decimals of every USD amount (`$1 = 1_000_000`).
 pub const USD_DECIMALS: u8 = 6;

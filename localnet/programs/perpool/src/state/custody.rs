@@ -1,6 +1,9 @@
 use anchor_lang::prelude::*;
 
-use crate::{error::PerpoolError, state::oracle::OracleParams};
+use crate::{
+    error::PerpoolError,
+    state::{oracle::OracleParams, FundingParams, FundingState, InsuranceFund, LiquidationParams, PayoffParams, SlippageParams},
+};
 
 pub const BPS_POWER: u64 = 10_000;
 /// Leverage is expressed in bps of 1x: 10_000 = 1x, 2_500_000 = 250x.
@@ -29,6 +32,12 @@ pub struct Custody {
     pub shorts: PositionTotals,
     /// Target share of pool value (bps) and the band LP actions and swaps must stay in.
     pub ratios: TokenRatios,
+    pub liquidation: LiquidationParams,
+    pub funding: FundingParams,
+    pub slippage: SlippageParams,
+    pub payoff: PayoffParams,
+    pub funding_state: FundingState,
+    pub insurance: InsuranceFund,
     pub bump: u8,
     pub token_account_bump: u8,
 }
@@ -53,6 +62,10 @@ pub struct PricingParams {
     /// Caps on total open interest per side in USD (0 = no limit).
     pub max_long_open_interest_usd: u64,
     pub max_short_open_interest_usd: u64,
+    /// Smallest position size (USD) that may be opened, or left open by a partial close.
+    pub min_trade_size_usd: u64,
+    /// Smallest LP deposit (USD value).
+    pub min_liquidity_deposit_usd: u64,
 }
 
 impl PricingParams {
@@ -75,19 +88,28 @@ impl PricingParams {
 /// Fees in bps of the amount or size they apply to.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug)]
 pub struct Fees {
+    /// Trading fee on open and on close, each at least `min_fee_usd`.
     pub open_position_bps: u64,
     pub close_position_bps: u64,
+    pub min_fee_usd: u64,
     pub swap_bps: u64,
-    pub add_liquidity_bps: u64,
-    pub remove_liquidity_bps: u64,
-    /// Paid to whoever liquidates, in bps of size (out of what is left of the collateral).
+    /// LP deposit/withdrawal fee: `liquidity_min_fee_bps` when the action moves the custody
+    /// toward its target ratio, rising toward `liquidity_max_fee_bps` as it moves away (K sets
+    /// how fast, see `math::liquidity_fee`). Paid to the other LPs in full.
+    pub liquidity_min_fee_bps: u64,
+    pub liquidity_max_fee_bps: u64,
+    pub liquidity_fee_k_bps: u64,
+    /// Full liquidator discount, in bps of the size closed, reached at the last liquidation
+    /// step (out of what is left of the collateral).
     pub liquidation_reward_bps: u64,
-    /// Share of every fee kept for the protocol; the rest stays with the LPs.
+    /// Share of trading, swap and borrow fees kept for the protocol; the rest stays with the LPs.
     pub protocol_share_bps: u64,
 }
 
 /// Largest single fee rate accepted (10%).
 pub const MAX_FEE_BPS: u64 = 1_000;
+/// Largest minimum trading fee ($100).
+pub const MAX_MIN_FEE_USD: u64 = 100 * crate::math::USD_ONE;
 
 impl Fees {
     pub fn validate(&self) -> Result<()> {
@@ -95,11 +117,14 @@ impl Fees {
             self.open_position_bps,
             self.close_position_bps,
             self.swap_bps,
-            self.add_liquidity_bps,
-            self.remove_liquidity_bps,
+            self.liquidity_min_fee_bps,
+            self.liquidity_max_fee_bps,
             self.liquidation_reward_bps,
         ];
         require!(rates.iter().all(|r| *r <= MAX_FEE_BPS), PerpoolError::InvalidFeeConfig);
+        require!(self.liquidity_min_fee_bps <= self.liquidity_max_fee_bps, PerpoolError::InvalidFeeConfig);
+        require!(self.liquidity_fee_k_bps <= BPS_POWER, PerpoolError::InvalidFeeConfig);
+        require!(self.min_fee_usd <= MAX_MIN_FEE_USD, PerpoolError::InvalidFeeConfig);
         require!(self.protocol_share_bps <= BPS_POWER, PerpoolError::InvalidFeeConfig);
         Ok(())
     }
@@ -146,7 +171,7 @@ pub struct BorrowRateState {
 }
 
 /// Token accounting of a custody, in the mint's base units. The vault holds
-/// owned + collateral + protocol_fees.
+/// owned + collateral + protocol_fees + insurance.balance.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, InitSpace, Debug, Default)]
 pub struct Assets {
     /// Belongs to the LPs (includes their fee share).
@@ -212,11 +237,109 @@ impl Custody {
         self.pricing.validate()?;
         self.fees.validate()?;
         self.borrow_rate.validate()?;
-        self.ratios.validate()
+        self.ratios.validate()?;
+        self.liquidation.validate()?;
+        self.funding.validate()?;
+        self.slippage.validate()?;
+        self.payoff.validate()?;
+        require!(!(self.payoff.is_synthetic() && self.is_stable), PerpoolError::InvalidPayoffConfig);
+        Ok(())
     }
 
+    /// The custody's validated prices; for a payoff market, `payoff(P)` of the oracle's.
     pub fn prices(&self, oracle: &AccountInfo, now: i64) -> Result<Prices> {
-        self.oracle.read(oracle, now)
+        let raw = self.oracle.read(oracle, now)?;
+        if !self.payoff.is_synthetic() {
+            return Ok(raw);
+        }
+        let f = self.payoff.function();
+        Ok(Prices {
+            spot: math::payoff_price(f, self.payoff.scale, &raw.spot)?,
+            ema: math::payoff_price(f, self.payoff.scale, &raw.ema)?,
+        })
+    }
+
+    pub fn is_synthetic(&self) -> bool {
+        self.payoff.is_synthetic()
+    }
+
+    /// Refuses LP deposits, withdrawals and swaps on a synthetic market.
+    pub fn require_tokens(&self) -> Result<()> {
+        require!(!self.is_synthetic(), PerpoolError::SyntheticCustody);
+        Ok(())
+    }
+
+    /// Advances the funding indices to `now` at the rate set by the open interest since the
+    /// last accrual (every open, close and liquidation accrues first), then sets the rate for
+    /// what follows from the current open interest and `pool_aum_usd`.
+    pub fn accrue_funding(&mut self, now: i64, pool_aum_usd: u64) -> Result<()> {
+        let state = &mut self.funding_state;
+        if state.last_update != 0 && now > state.last_update {
+            let elapsed = u64::try_from(now - state.last_update).map_err(|_| PerpoolError::MathOverflow)?;
+            let (long_index, short_index) = math::accrue_funding(
+                state.long_index,
+                state.short_index,
+                state.current_rate,
+                elapsed,
+                self.longs.size_usd,
+                self.shorts.size_usd,
+            )?;
+            state.long_index = long_index;
+            state.short_index = short_index;
+        }
+        if now > state.last_update {
+            state.last_update = now;
+        }
+        state.current_rate = math::funding_rate(
+            self.longs.size_usd,
+            self.shorts.size_usd,
+            pool_aum_usd,
+            self.funding.funding_c,
+            self.funding.max_hourly_rate,
+        )?;
+        Ok(())
+    }
+
+    pub fn funding_index(&self, side: crate::state::Side) -> i128 {
+        match side {
+            crate::state::Side::Long => self.funding_state.long_index,
+            crate::state::Side::Short => self.funding_state.short_index,
+        }
+    }
+
+    /// Room (tokens, valued high) left under the insurance fund's cap at `prices`.
+    pub fn insurance_room(&self, prices: &Prices) -> Result<u64> {
+        let value = math::token_to_usd_ceil(self.insurance.balance, self.decimals, &prices.max())?;
+        let room_usd = self.liquidation.insurance_fund_cap_usd.saturating_sub(value);
+        Ok(math::usd_to_token_floor(room_usd, self.decimals, &prices.max())?)
+    }
+
+    pub fn add_to_insurance(&mut self, amount: u64) -> Result<()> {
+        self.insurance.balance = self.insurance.balance.checked_add(amount).ok_or(PerpoolError::MathOverflow)?;
+        self.insurance.total_inflow = self.insurance.total_inflow.checked_add(amount).ok_or(PerpoolError::MathOverflow)?;
+        Ok(())
+    }
+
+    /// Covers `bad_debt_usd` from the insurance fund before the LPs: moves up to that value of
+    /// fund tokens (valued low, so the fund pays enough) into `owned`. Returns the tokens moved.
+    pub fn cover_bad_debt(&mut self, bad_debt_usd: u64, prices: &Prices) -> Result<u64> {
+        if bad_debt_usd == 0 {
+            return Ok(0);
+        }
+        let wanted = math::usd_to_token_ceil(bad_debt_usd, self.decimals, &prices.min())?;
+        let amount = wanted.min(self.insurance.balance);
+        let covered_usd = if amount == wanted {
+            bad_debt_usd
+        } else {
+            math::token_to_usd_floor(amount, self.decimals, &prices.min())?.min(bad_debt_usd)
+        };
+        let fund = &mut self.insurance;
+        fund.balance -= amount;
+        fund.total_outflow = fund.total_outflow.checked_add(amount).ok_or(PerpoolError::MathOverflow)?;
+        fund.bad_debt_covered_usd = fund.bad_debt_covered_usd.saturating_add(covered_usd);
+        fund.bad_debt_uncovered_usd = fund.bad_debt_uncovered_usd.saturating_add(bad_debt_usd - covered_usd);
+        self.assets.owned = self.assets.owned.checked_add(amount).ok_or(PerpoolError::MathOverflow)?;
+        Ok(amount)
     }
 
     /// Utilization (9 decimals), rounded up so borrowers are never undercharged.
@@ -249,6 +372,27 @@ impl Custody {
     /// Tokens the LPs can take out or traders can borrow.
     pub fn available(&self) -> Result<u64> {
         Ok(self.assets.owned.checked_sub(self.assets.locked).ok_or(PerpoolError::MathOverflow)?)
+    }
+
+    /// LP fee (bps) for an action moving `delta_usd` of value into (`adding`) or out of this
+    /// custody, whose owned tokens are worth `value_usd` in a pool worth `aum_usd`.
+    pub fn liquidity_fee_bps(&self, value_usd: u64, aum_usd: u64, delta_usd: u64, adding: bool) -> Result<u64> {
+        let before = math::ratio_bps(value_usd, aum_usd)?;
+        let after = if adding {
+            let value = value_usd.checked_add(delta_usd).ok_or(PerpoolError::MathOverflow)?;
+            math::ratio_bps(value, aum_usd.checked_add(delta_usd).ok_or(PerpoolError::MathOverflow)?)?
+        } else {
+            math::ratio_bps(value_usd.saturating_sub(delta_usd), aum_usd.saturating_sub(delta_usd))?
+        };
+        let f = &self.fees;
+        Ok(math::liquidity_fee_bps(
+            f.liquidity_min_fee_bps,
+            f.liquidity_max_fee_bps,
+            f.liquidity_fee_k_bps,
+            self.ratios.target_bps,
+            before,
+            after,
+        )?)
     }
 
     /// Adds the LP share of a fee to `owned` and the protocol share to `protocol_fees`.
@@ -321,8 +465,8 @@ impl Custody {
     }
 }
 
-/// Reads the traded and collateral custodies' prices and accrues the collateral custody's
-/// borrow index to `now`. For a long both are the same account: the traded copy is refreshed so
+/// Reads the traded and collateral custodies' prices, accrues the collateral custody's
+/// borrow index and the traded custody's funding to `now`. For a long both are the same account: the traded copy is refreshed so
 /// the two stay identical. Returns (prices, collateral prices, same account).
 pub fn load_position_custodies<'info>(
     custody: &mut Account<'info, Custody>,
@@ -330,11 +474,17 @@ pub fn load_position_custodies<'info>(
     collateral_custody: &mut Account<'info, Custody>,
     collateral_custody_oracle: &AccountInfo<'info>,
     now: i64,
+    pool_aum_usd: u64,
 ) -> Result<(Prices, Prices, bool)> {
     let same = custody.key() == collateral_custody.key();
     let prices = custody.prices(custody_oracle, now)?;
     let collateral_prices = collateral_custody.prices(collateral_custody_oracle, now)?;
     collateral_custody.accrue_borrow(now)?;
+    if same {
+        collateral_custody.accrue_funding(now, pool_aum_usd)?;
+    } else {
+        custody.accrue_funding(now, pool_aum_usd)?;
+    }
     sync_same_custody(collateral_custody, custody, same);
     Ok((prices, collateral_prices, same))
 }

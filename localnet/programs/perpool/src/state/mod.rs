@@ -4,6 +4,7 @@ pub mod oracle;
 pub mod perpool;
 pub mod pool;
 pub mod position;
+pub mod risk;
 
 pub use custody::*;
 pub use multisig::*;
@@ -11,3 +12,4 @@ pub use oracle::*;
 pub use perpool::*;
 pub use pool::*;
 pub use position::*;
+pub use risk::*;

@@ -35,6 +35,7 @@ pub struct PositionState {
     pub prices: Prices,
     pub collateral_custody: Custody,
     pub collateral_prices: Prices,
+    pub pool_aum_usd: u64,
 }
 
 impl PositionView<'_> {
@@ -42,14 +43,18 @@ impl PositionView<'_> {
         let now = Clock::get()?.unix_timestamp;
         let prices = self.custody.prices(&self.custody_oracle, now)?;
         let collateral_prices = self.collateral_custody.prices(&self.collateral_custody_oracle, now)?;
+        let pool_aum_usd = self.pool.aum_usd;
         let mut collateral_custody = (**self.collateral_custody).clone();
         collateral_custody.accrue_borrow(now)?;
         let custody = if self.custody.key() == self.collateral_custody.key() {
+            collateral_custody.accrue_funding(now, pool_aum_usd)?;
             collateral_custody.clone()
         } else {
-            (**self.custody).clone()
+            let mut custody = (**self.custody).clone();
+            custody.accrue_funding(now, pool_aum_usd)?;
+            custody
         };
-        Ok(PositionState { position: (**self.position).clone(), custody, prices, collateral_custody, collateral_prices })
+        Ok(PositionState { position: (**self.position).clone(), custody, prices, collateral_custody, collateral_prices, pool_aum_usd })
     }
 }
 

@@ -26,5 +26,6 @@ pub fn handle_get_entry_price_and_fee(ctx: Context<PairView>, params: GetEntryPr
         &collateral_prices,
         params.collateral_amount,
         params.size_usd,
+        ctx.accounts.pool.aum_usd,
     )
 }
