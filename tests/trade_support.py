@@ -329,7 +329,7 @@ async def view_rejected(env: PoolEnv, view: Awaitable[object], error: str) -> No
 
 
 async def assert_conserved(env: PoolEnv) -> None:
-    """For every custody of the pool: vault == owned + collateral + protocol_fees and
+    """For every custody of the pool: vault == owned + collateral + protocol_fees + insurance and
     0 <= locked <= owned; the side totals equal the sums over the open positions."""
     client = env.client
     positions = [p.account for p in await client.program.account["Position"].all()]
@@ -339,7 +339,8 @@ async def assert_conserved(env: PoolEnv) -> None:
         custody = await client.fetch("Custody", keys.custody)
         a = custody.assets
         vault = await env.balance(keys.token_account)
-        assert vault == a.owned + a.collateral + a.protocol_fees, (symbol, vault, a)
+        fund = custody.insurance.balance
+        assert vault == a.owned + a.collateral + a.protocol_fees + fund, (symbol, vault, a, fund)
         assert 0 <= a.locked <= a.owned, (symbol, a)
         mine = [p for p in positions if p.pool == pool_key and p.custody == keys.custody]
         for side, totals in ((LONG, custody.longs), (SHORT, custody.shorts)):

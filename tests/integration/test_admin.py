@@ -262,7 +262,14 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("max utilization zero", {"max_utilization_bps": 0}, "InvalidPricingConfig"),
     ("max utilization above 100%", {"max_utilization_bps": BPS + 1}, "InvalidPricingConfig"),
     ("open fee above 10%", {"open_position_bps": 1_001}, "InvalidFeeConfig"),
-    ("remove liquidity fee above 10%", {"remove_liquidity_bps": 1_001}, "InvalidFeeConfig"),
+    ("liquidity max fee above 10%", {"liquidity_max_fee_bps": 1_001}, "InvalidFeeConfig"),
+    (
+        "liquidity min fee above max",
+        {"liquidity_min_fee_bps": 20, "liquidity_max_fee_bps": 10},
+        "InvalidFeeConfig",
+    ),
+    ("liquidity fee K above 100%", {"liquidity_fee_k_bps": BPS + 1}, "InvalidFeeConfig"),
+    ("minimum fee above $100", {"min_fee_usd": 100 * USD + 1}, "InvalidFeeConfig"),
     ("protocol share above 100%", {"protocol_share_bps": BPS + 1}, "InvalidFeeConfig"),
     ("optimal utilization zero", {"optimal_utilization": 0}, "InvalidBorrowRateConfig"),
     (
@@ -679,23 +686,37 @@ async def test_withdraw_protocol_fees(env: PoolEnv) -> None:
     client = env.client
     usdc = env.mint("USDC")
     keys = client.custody_keys(env.pool, usdc)
-    await env.configure("USDC", **(BASE | {"add_liquidity_bps": 100, "protocol_share_bps": 5_000}))
+    await env.configure("USDC", **(BASE | {"swap_bps": 100, "protocol_share_bps": 5_000}))
     try:
         depositor = await env.new_wallet()
-        funding = await env.fund(depositor.pubkey(), "USDC", 1_000 * USDC)
+        funding = await env.fund(depositor.pubkey(), "USDC", 2_000 * USDC)
         lp_account = await env.lp_account(depositor.pubkey())
-        before = (await env.custody("USDC")).assets.protocol_fees
         await lp.add_liquidity(
             client,
             depositor,
             env.pool,
             usdc,
-            1_000 * USDC,
+            2_000 * USDC,
             funding_account=funding,
             lp_token_account=lp_account,
         )
+        sol_in = await env.fund(depositor.pubkey(), "SOL", 10 * 10**9)
+        before = (await env.custody("USDC")).assets.protocol_fees
+        quote = await views.swap_amount_and_fees(client, env.pool, env.mint("SOL"), usdc, 10 * 10**9)
+        assert quote.fee_amount > 0
+        await trade.swap(
+            client,
+            depositor,
+            env.pool,
+            env.mint("SOL"),
+            usdc,
+            10 * 10**9,
+            funding_account=sol_in,
+            receiving_account=funding,
+        )
         fees = (await env.custody("USDC")).assets.protocol_fees
-        assert fees - before == 5 * USDC  # 1% fee, half of it to the protocol
+        # Half of the 1% swap fee (taken in the dispensed USDC) goes to the protocol.
+        assert fees - before == quote.fee_amount * 5_000 // BPS
 
         treasury_owner = Keypair().pubkey()
         treasury = await env.token_account(treasury_owner, "USDC")

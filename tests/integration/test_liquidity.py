@@ -38,9 +38,10 @@ USDC = 10**6
 USD = 10**6
 LP = 10**6
 BASE: dict[str, Any] = {"max_price_age_sec": 3_600}
+# A flat 0.3% LP fee (min = max); the protocol share applies to trading fees, not to LP fees.
 FEES: dict[str, Any] = {
-    "add_liquidity_bps": 30,
-    "remove_liquidity_bps": 50,
+    "liquidity_min_fee_bps": 30,
+    "liquidity_max_fee_bps": 30,
     "protocol_share_bps": 2_500,
 }
 OTHER_POOL = "other"
@@ -190,7 +191,7 @@ async def custody_assets(env: PoolEnv, symbol: str) -> Any:
 @pytest.mark.parametrize("symbol", ["SOL", "USDC"])
 async def test_add_and_remove_equal_the_views(env: PoolEnv, symbol: str) -> None:
     """With fees, a protocol share and spot != EMA, the instructions move exactly what the
-    views quote."""
+    views quote, and the whole LP fee stays with the LPs."""
     client = env.client
     mint = env.mint(symbol)
     await env.configure(symbol, **(BASE | FEES))
@@ -209,13 +210,12 @@ async def test_add_and_remove_equal_the_views(env: PoolEnv, symbol: str) -> None
             await custody_assets(env, symbol),
         )
         sig = await add(env, who, symbol, amount)
-        protocol = quote.fee_amount * 2_500 // 10_000
         assert await env.balance(who.lp) == quote.lp_amount
         assert await env.balance(who.token(symbol)) == funding - amount
         assert await vault(env, symbol) == vault_before + amount
         after = await custody_assets(env, symbol)
-        assert after.owned == assets.owned + amount - protocol
-        assert after.protocol_fees == assets.protocol_fees + protocol
+        assert after.owned == assets.owned + amount
+        assert after.protocol_fees == assets.protocol_fees
         [event] = parse_events(client.program, await transaction_logs(client.connection, sig))
         assert (event.data.lp_amount, event.data.fee_amount) == (quote.lp_amount, quote.fee_amount)
 
@@ -229,14 +229,13 @@ async def test_add_and_remove_equal_the_views(env: PoolEnv, symbol: str) -> None
         )
         supply_before = (await aum(env)).lp_supply
         sig = await remove(env, who, symbol, lp_in)
-        protocol = rquote.fee_amount * 2_500 // 10_000
         assert await env.balance(who.token(symbol)) == receiving + rquote.amount_out
         assert await env.balance(who.lp) == quote.lp_amount - lp_in
         assert (await aum(env)).lp_supply == supply_before - lp_in
         assert await vault(env, symbol) == vault_before - rquote.amount_out
         after = await custody_assets(env, symbol)
-        assert after.owned == assets.owned - rquote.amount_out - protocol
-        assert after.protocol_fees == assets.protocol_fees + protocol
+        assert after.owned == assets.owned - rquote.amount_out
+        assert after.protocol_fees == assets.protocol_fees
         [event] = parse_events(client.program, await transaction_logs(client.connection, sig))
         assert event.name == "LiquidityRemoved"
         assert (event.data.lp_amount, event.data.amount_out, event.data.fee_amount) == (

@@ -77,6 +77,9 @@ pub struct PositionClosed {
     pub borrow_fee_usd: u64,
     pub payout_amount: u64,
     pub remaining_size_usd: u64,
+    pub funding_paid_usd: u64,
+    pub funding_received_usd: u64,
+    pub bad_debt_usd: u64,
 }
 
 #[event]

@@ -141,6 +141,9 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         borrow_fee_usd: q.borrow_fee_usd,
         payout_amount: q.payout_amount,
         remaining_size_usd: old_size - q.size_usd,
+        funding_paid_usd: q.funding_paid_usd,
+        funding_received_usd: q.funding_received_usd,
+        bad_debt_usd: q.bad_debt_usd,
     });
     if full {
         position.close(ctx.accounts.owner.to_account_info())?;

@@ -269,17 +269,25 @@ impl Custody {
         Ok(())
     }
 
-    /// Advances the funding indices to `now` at the rate set by the open interest since the
-    /// last accrual (every open, close and liquidation accrues first), then sets the rate for
-    /// what follows from the current open interest and `pool_aum_usd`.
+    /// Advances the funding indices to `now`. Every instruction that changes open interest
+    /// calls this first, so the rate from the current open interest is the one that held over
+    /// the whole elapsed period (the pool's AUM is taken as last recorded). Idempotent within
+    /// one timestamp.
     pub fn accrue_funding(&mut self, now: i64, pool_aum_usd: u64) -> Result<()> {
+        let rate = math::funding_rate(
+            self.longs.size_usd,
+            self.shorts.size_usd,
+            pool_aum_usd,
+            self.funding.funding_c,
+            self.funding.max_hourly_rate,
+        )?;
         let state = &mut self.funding_state;
         if state.last_update != 0 && now > state.last_update {
             let elapsed = u64::try_from(now - state.last_update).map_err(|_| PerpoolError::MathOverflow)?;
             let (long_index, short_index) = math::accrue_funding(
                 state.long_index,
                 state.short_index,
-                state.current_rate,
+                rate,
                 elapsed,
                 self.longs.size_usd,
                 self.shorts.size_usd,
@@ -290,13 +298,7 @@ impl Custody {
         if now > state.last_update {
             state.last_update = now;
         }
-        state.current_rate = math::funding_rate(
-            self.longs.size_usd,
-            self.shorts.size_usd,
-            pool_aum_usd,
-            self.funding.funding_c,
-            self.funding.max_hourly_rate,
-        )?;
+        state.current_rate = rate;
         Ok(())
     }
 
