@@ -6,6 +6,10 @@ where Rust returns ``Err``. Python ints are unbounded, so the u64/u128 limits th
 are checked explicitly; there are no floats anywhere. The business quotes built on top of these
 (open/close/LP/swap/AUM) live in :mod:`perpool.quotes`.
 
+Risk engine (``payoff.rs``, ``slippage.rs``, ``funding.rs``, ``liquidity_fee.rs``,
+``liquidation_steps.rs``): payoff prices, price impact, funding rate and indices, the dynamic
+LP fee and the liquidation ladder, mirrored with the same names.
+
 Units (DESIGN §4, ``math/mod.rs``):
 
 =====================  ===============================================================
@@ -40,8 +44,11 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import pairwise
+from math import isqrt as _isqrt
 from typing import Final
 
 # --- constants (math/mod.rs) -------------------------------------------------------------------
@@ -782,3 +789,268 @@ def lp_token_price_usd(aum_usd: int, lp_supply: int) -> int:
     if check_u64(lp_supply) == 0:
         return USD_ONE
     return to_u64(mul_div_floor(pow10(LP_DECIMALS), aum_usd, lp_supply))
+
+
+# --- payoff markets (math/payoff.rs) -----------------------------------------------------------
+
+
+class PayoffFn(Enum):
+    """Shape of a market's payoff; the value is the Rust (and IDL ``PayoffKind``) variant name."""
+
+    SPOT = "Spot"
+    LINEAR = "Linear"
+    SQUARE = "Square"
+    SQRT = "Sqrt"
+
+
+def isqrt(n: int) -> int:
+    """``floor(sqrt(n))`` for a u128, exact (Rust uses Newton's method; same result)."""
+    return _isqrt(check_u128(n))
+
+
+def payoff_price(payoff: PayoffFn, scale_9dp: int, price: OraclePrice) -> OraclePrice:
+    """``payoff(P)`` as a 9-decimal price: ``k*P``, ``k*P**2`` or ``k*sqrt(P)`` with ``k`` in 9
+    decimals, rounded down at each step. ``SPOT`` returns ``price`` unchanged (any ``k``);
+    ``InvalidInput`` for ``k == 0`` on a payoff market, ``Overflow`` past u64."""
+    check_u64(scale_9dp)
+    if payoff is PayoffFn.SPOT:
+        return price
+    if scale_9dp == 0:
+        raise _invalid()
+    p = price.to_price_9dp_floor()
+    if payoff is PayoffFn.SQUARE:
+        shaped = mul_div_floor(p, p, RATE_ONE)  # P^2 in 9 dp
+    elif payoff is PayoffFn.SQRT:
+        # sqrt(p / 1e9) * 1e9 == sqrt(p * 1e9)
+        product = p * RATE_ONE
+        if product > U128_MAX:
+            raise _overflow()
+        shaped = _isqrt(product)
+    else:
+        shaped = p
+    return OraclePrice.from_price_9dp(to_u64(mul_div_floor(shaped, scale_9dp, RATE_ONE)))
+
+
+# --- price impact (math/slippage.rs) -----------------------------------------------------------
+
+#: Largest impact applied to one trade (10 %, 9 decimals).
+MAX_PRICE_IMPACT: Final = RATE_ONE // 10
+
+
+def price_impact(size_usd: int, liquidity_usd: int, a_bps: int, b_bps: int) -> int:
+    """Impact as a 9-dp fraction of the price, ``ceil((A*x + B*x**2/1e9) / 1e4)`` with
+    ``x = ceil(size * 1e9 / liquidity)`` (at most 1000x), capped at :data:`MAX_PRICE_IMPACT`.
+    Zero when ``A == B == 0`` or the size is zero; the cap when there is no liquidity."""
+    for value in (size_usd, liquidity_usd, a_bps, b_bps):
+        check_u64(value)
+    if (a_bps == 0 and b_bps == 0) or size_usd == 0:
+        return 0
+    if liquidity_usd == 0:
+        return MAX_PRICE_IMPACT
+    x = min(mul_div_ceil(size_usd, RATE_ONE, liquidity_usd), 1_000 * RATE_ONE)
+    # Rust's saturating_mul/add; they cannot saturate with these bounds, but stay faithful.
+    linear = min(x * a_bps, U128_MAX)
+    quadratic = min(mul_div_ceil(x, x, RATE_ONE) * b_bps, U128_MAX)
+    impact = mul_div_ceil(min(linear + quadratic, U128_MAX), 1, BPS_DENOMINATOR)
+    return min(impact, MAX_PRICE_IMPACT)
+
+
+def apply_impact(price_9dp: int, impact: int, up: bool) -> int:
+    """``price * (1 + impact)`` rounded up (a buyer's price) or ``price * (1 - impact)``
+    rounded down (a seller's); the impact is clamped to :data:`MAX_PRICE_IMPACT` first."""
+    check_u64(price_9dp)
+    impact = min(check_u64(impact), MAX_PRICE_IMPACT)
+    if up:
+        return to_u64(mul_div_ceil(price_9dp, RATE_ONE + impact, RATE_ONE))
+    return to_u64(mul_div_floor(price_9dp, RATE_ONE - impact, RATE_ONE))
+
+
+# --- funding (math/funding.rs) -----------------------------------------------------------------
+
+
+def funding_rate(
+    long_oi_usd: int, short_oi_usd: int, liquidity_usd: int, funding_c: int, max_rate: int
+) -> int:
+    """Signed hourly rate (9 dp, positive = longs pay): ``skew / (C * liquidity)`` rounded up
+    in magnitude and capped at ``max_rate``; 0 when ``C == 0`` or the book is balanced, the cap
+    when there is no liquidity. ``Overflow`` if the magnitude does not fit i64."""
+    for value in (long_oi_usd, short_oi_usd, liquidity_usd, funding_c, max_rate):
+        check_u64(value)
+    if funding_c == 0 or long_oi_usd == short_oi_usd:
+        return 0
+    if liquidity_usd == 0:
+        magnitude = max_rate
+    else:
+        skew = abs(long_oi_usd - short_oi_usd)
+        magnitude = min(mul_div_ceil(skew, RATE_ONE, funding_c * liquidity_usd), max_rate)
+    if magnitude > I64_MAX:
+        raise _overflow()
+    return magnitude if long_oi_usd > short_oi_usd else -magnitude
+
+
+def _checked_i128(value: int) -> int:
+    if not I128_MIN <= value <= I128_MAX:
+        raise _overflow()
+    return value
+
+
+def accrue_funding(
+    long_index: int,
+    short_index: int,
+    rate: int,
+    elapsed_secs: int,
+    long_oi_usd: int,
+    short_oi_usd: int,
+) -> tuple[int, int]:
+    """The (long, short) funding indices after ``elapsed_secs`` at ``rate``: the heavy side's
+    index rises by ``|rate| * elapsed`` exactly, the light side's falls by that times
+    ``heavy_oi / light_oi`` rounded down (so receivers never get more than payers pay); with
+    nobody on the light side the heavy side pays the pool."""
+    check_i128(long_index)
+    check_i128(short_index)
+    check_i64(rate)
+    for value in (elapsed_secs, long_oi_usd, short_oi_usd):
+        check_u64(value)
+    if rate == 0 or elapsed_secs == 0:
+        return long_index, short_index
+    paid = abs(rate) * elapsed_secs
+    heavy_oi, light_oi = (long_oi_usd, short_oi_usd) if rate > 0 else (short_oi_usd, long_oi_usd)
+    received = 0 if light_oi == 0 else mul_div_floor(paid, heavy_oi, light_oi)
+    paid, received = _checked_i128(paid), _checked_i128(received)
+    if rate > 0:
+        return _checked_i128(long_index + paid), _checked_i128(short_index - received)
+    return _checked_i128(long_index - received), _checked_i128(short_index + paid)
+
+
+def funding_usd(size_usd: int, index_now: int, index_snapshot: int) -> int:
+    """Funding a position of ``size_usd`` owes since its snapshot: positive = it pays (rounded
+    up), negative = it receives (magnitude rounded down). ``Overflow`` past i64."""
+    check_u64(size_usd)
+    delta = _checked_i128(check_i128(index_now) - check_i128(index_snapshot))
+    if delta >= 0:
+        magnitude = mul_div_ceil(delta, size_usd, INDEX_ONE)
+    else:
+        magnitude = mul_div_floor(-delta, size_usd, INDEX_ONE)
+    if magnitude > I64_MAX:
+        raise _overflow()
+    return magnitude if delta >= 0 else -magnitude
+
+
+def funding_parts(funding_usd: int) -> tuple[int, int]:
+    """A signed funding amount as ``(paid, received)``, both non-negative."""
+    check_i64(funding_usd)
+    return (funding_usd, 0) if funding_usd >= 0 else (0, -funding_usd)
+
+
+# --- dynamic LP fee (math/liquidity_fee.rs) ----------------------------------------------------
+
+
+def ratio_bps(value_usd: int, aum_usd: int) -> int:
+    """Share (bps, rounded down) of the pool that ``value_usd`` is; 0 for an empty pool."""
+    check_u64(value_usd)
+    if check_u64(aum_usd) == 0:
+        return 0
+    return mul_div_floor_u64(value_usd, BPS_DENOMINATOR, aum_usd)
+
+
+def liquidity_fee_bps(
+    min_bps: int, max_bps: int, k_bps: int, target_bps: int, before_bps: int, after_bps: int
+) -> int:
+    """LP fee for a move of the custody's share from ``before`` to ``after``: ``min`` when it
+    gets no farther from the target, else ``min + ceil((max - min) * d / (d + K))`` with ``d``
+    the distance after. ``InvalidInput`` if ``max < min``."""
+    for value in (min_bps, max_bps, k_bps, target_bps, before_bps, after_bps):
+        check_u64(value)
+    if max_bps < min_bps:
+        raise _invalid()
+    distance_before = abs(before_bps - target_bps)
+    distance_after = abs(after_bps - target_bps)
+    if distance_after <= distance_before:
+        return min_bps
+    denominator = distance_after + k_bps
+    if denominator > U64_MAX:
+        raise _overflow()
+    return min_bps + mul_div_ceil_u64(max_bps - min_bps, distance_after, denominator)
+
+
+# --- multi-step liquidation (math/liquidation_steps.rs) ----------------------------------------
+
+MAX_STEPS: Final = 4
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rung: below ``margin_fraction_bps`` of the maintenance margin, close ``close_bps``."""
+
+    margin_fraction_bps: int = 0
+    close_bps: int = 0
+
+
+def steps_are_valid(steps: Sequence[Step]) -> bool:
+    """1..=MAX_STEPS steps, the first at exactly 10_000, fractions strictly falling and
+    positive, close fractions in (0, 10_000], non-decreasing, the last one 10_000."""
+    if not steps or len(steps) > MAX_STEPS:
+        return False
+    if steps[0].margin_fraction_bps != BPS_DENOMINATOR or steps[-1].close_bps != BPS_DENOMINATOR:
+        return False
+    if not all(s.margin_fraction_bps > 0 and 0 < s.close_bps <= BPS_DENOMINATOR for s in steps):
+        return False
+    return all(
+        b.margin_fraction_bps < a.margin_fraction_bps and b.close_bps >= a.close_bps
+        for a, b in pairwise(steps)
+    )
+
+
+def step_threshold_usd(size_usd: int, maintenance_bps: int, step: Step) -> int:
+    """Margin (USD) below which ``step`` applies: ``ceil(size * mmr * fraction / 1e8)``."""
+    check_u64(size_usd)
+    numerator = check_u64(maintenance_bps) * check_u64(step.margin_fraction_bps)
+    return to_u64(mul_div_ceil(size_usd, numerator, BPS_DENOMINATOR * BPS_DENOMINATOR))
+
+
+def liquidation_step(
+    margin_usd: int, size_usd: int, maintenance_bps: int, steps: Sequence[Step]
+) -> int | None:
+    """Index of the deepest step whose threshold ``margin_usd`` is strictly below; ``None``
+    for a healthy position."""
+    check_i128(margin_usd)
+    deepest = None
+    for index, step in enumerate(steps):
+        if margin_usd < step_threshold_usd(size_usd, maintenance_bps, step):
+            deepest = index
+    return deepest
+
+
+def step_discount_bps(full_discount_bps: int, index: int, count: int) -> int:
+    """Liquidator discount at step ``index`` of ``count``: ``ceil(full * (index + 1) / count)``
+    bps of the closed size; ``InvalidInput`` for an index outside the ladder."""
+    check_u64(full_discount_bps)
+    if count == 0 or not 0 <= index < count:
+        raise _invalid()
+    return mul_div_ceil_u64(full_discount_bps, index + 1, count)
+
+
+@dataclass(frozen=True)
+class DiscountSplit:
+    """A liquidation discount (tokens): ``liquidator + insurance + protocol == discount``."""
+
+    liquidator: int = 0
+    insurance: int = 0
+    protocol: int = 0
+
+
+def split_discount(
+    discount: int, insurance_fraction_bps: int, insurance_room: int
+) -> DiscountSplit:
+    """``insurance_fraction_bps`` of the discount (rounded down) is meant for the fund, which
+    takes at most ``insurance_room``; the excess goes to the protocol, the rest to the
+    liquidator. ``InvalidInput`` for a fraction above 100 %."""
+    check_u64(discount)
+    check_u64(insurance_room)
+    if check_u64(insurance_fraction_bps) > BPS_DENOMINATOR:
+        raise _invalid()
+    for_fund = mul_div_floor_u64(discount, insurance_fraction_bps, BPS_DENOMINATOR)
+    insurance = min(for_fund, insurance_room)
+    return DiscountSplit(
+        liquidator=discount - for_fund, insurance=insurance, protocol=for_fund - insurance
+    )
