@@ -23,11 +23,12 @@ Cross-checking the program's views (one Python function per view instruction, sa
     now = clock.unix_timestamp  # the cluster's clock at the simulated slot
     custody = q.CustodyState.from_account(await program.account["Custody"].fetch(key), key=key)
     oracle = q.CustomOracleState.from_account(await program.account["CustomOracle"].fetch(o))
-    prices = q.read_custom_oracle(oracle, custody.oracle, now)  # or Prices.from_custom_oracle
+    prices = q.read_custody_prices(custody, oracle, now)  # oracle checks + payoff transform
+    aum = (await program.account["Pool"].fetch(pool_key)).aum_usd  # the stored pool AUM
     position = q.PositionState.from_account(await program.account["Position"].fetch(pos_key))
 
     # a long: the traded custody is also the collateral custody
-    expected = q.get_pnl(position, custody, prices, custody, prices, now)
+    expected = q.get_pnl(position, custody, prices, custody, prices, now, aum)
     assert q.PositionPnl.from_decoded(simulated_return_value) == expected
 
     pool = [q.PricedCustody(c, p) for c, p in zip(custodies, prices_in_pool_order)]
@@ -39,13 +40,16 @@ traded custody, ``other_custody`` the collateral / dispensing one):
 ====================================  ========================================================
 ``get_entry_price_and_fee``           ``get_entry_price_and_fee(side, custody, prices,
                                       collateral_custody, collateral_prices, collateral_amount,
-                                      size_usd) -> OpenQuote``
+                                      size_usd, pool_aum_usd) -> OpenQuote``
 ``get_exit_price_and_fee``            ``get_exit_price_and_fee(position, custody, prices,
-                                      collateral_custody, collateral_prices, now, close_bps)
-                                      -> CloseQuote``
-``get_pnl``                           ``get_pnl(position, ..., now) -> PositionPnl``
-``get_liquidation_price``             ``get_liquidation_price(position, ..., now) -> int``
-``get_liquidation_state``             ``get_liquidation_state(position, ..., now) -> bool``
+                                      collateral_custody, collateral_prices, now, close_bps,
+                                      pool_aum_usd) -> CloseQuote``
+``get_pnl``                           ``get_pnl(position, ..., now, pool_aum_usd)
+                                      -> PositionPnl``
+``get_liquidation_price``             ``get_liquidation_price(position, ..., now,
+                                      pool_aum_usd) -> int``
+``get_liquidation_state``             ``get_liquidation_state(position, ..., now,
+                                      pool_aum_usd) -> bool``
 ``get_assets_under_management``       ``get_assets_under_management(custodies, lp_supply)
                                       -> AumView``
 ``get_add_liquidity_amount_and_fee``  ``get_add_liquidity_amount_and_fee(custodies,
@@ -62,18 +66,30 @@ traded custody, ``other_custody`` the collateral / dispensing one):
 the same :class:`CustodyState` as ``custody`` and ``collateral_custody``.
 
 The business functions under the views are public too: :func:`quote_open`,
-:func:`quote_close`, :func:`position_is_liquidatable`, :func:`aum_usd`,
-:func:`quote_add_liquidity`, :func:`quote_remove_liquidity`, :func:`quote_swap`; and the
-bookkeeping the instructions do with them: :func:`accrue_borrow`, :func:`settle_close`,
-:func:`remove_from_book`, :func:`collect_fee`, :func:`close_fee_amount`,
-:func:`liquidation_amounts`, :func:`close_position_remainder`. State-changing ones return a new
-:class:`CustodyState` (or :class:`PositionState`).
+:func:`quote_close`, :func:`position_liquidation_step`, :func:`position_is_liquidatable`,
+:func:`aum_usd`, :func:`quote_add_liquidity`, :func:`quote_remove_liquidity`,
+:func:`quote_swap`; and the bookkeeping the instructions do with them: :func:`accrue_borrow`,
+:func:`accrue_funding`, :func:`settle_close`, :func:`remove_from_book`, :func:`collect_fee`,
+:func:`cover_bad_debt`, :func:`add_to_insurance`, :func:`close_fee_amount`,
+:func:`close_position_remainder`, :func:`liquidation_amounts`. :func:`close_position` and
+:func:`liquidate` mirror those instructions' whole settlement. State-changing functions return
+a new :class:`CustodyState` (or :class:`PositionState`).
+
+Pool AUM: price impact (slippage) and the funding rate are relative to the ``Pool`` account's
+*stored* ``aum_usd`` (refreshed by ``add_liquidity`` and ``update_pool_aum``), not the AUM
+computed from prices: pass that field as ``pool_aum_usd``. It may be omitted (``None``) only
+for a custody without a price-impact curve on the position's side; otherwise a
+``ValueError`` says so rather than quoting a wrong price.
+
+Prices: every ``prices`` argument is what ``Custody::prices`` returns, i.e. for a payoff
+market ``payoff(P)`` of the oracle price (:func:`custody_prices`,
+:func:`read_custody_prices`); for a token custody the oracle's prices as they are.
 
 Views over a position take ``now`` (the cluster's ``unix_timestamp`` of the simulated slot)
-because the program accrues the collateral custody's borrow index to ``now`` on a copy before
-quoting; the borrow fee is the only part of a position view that depends on time. The oracle
-checks (age, confidence) also depend on ``now``: use :func:`read_custom_oracle` with the same
-``now`` to reproduce a stale-price failure.
+because the program accrues the collateral custody's borrow index and the traded custody's
+funding indices to ``now`` on copies before quoting; borrow fee and funding are the parts of a
+position view that depend on time. The oracle checks (age, confidence) also depend on ``now``:
+use :func:`read_custom_oracle` with the same ``now`` to reproduce a stale-price failure.
 
 Custody keys: :class:`CustodyState` carries an optional ``key`` (any comparable value, e.g. a
 ``solders`` ``Pubkey``). It is used where the program compares account addresses (a long's
@@ -91,14 +107,19 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from perpool.math import (
     BPS_DENOMINATOR,
     I64_MAX,
+    I64_MIN,
+    MAX_STEPS,
     RATE_ONE,
     U64_MAX,
     U128_MAX,
     MathError,
     OraclePrice,
+    PayoffFn,
     Side,
+    Step,
     Valuation,
     accrue_index,
+    apply_impact,
     check_i64,
     check_u64,
     close_amounts,
@@ -107,28 +128,42 @@ from perpool.math import (
     exit_price_9dp,
     fee_tokens,
     fee_usd,
+    fee_usd_with_minimum,
+    funding_parts,
+    funding_rate,
     hourly_borrow_rate,
     leverage_bps,
     liquidation_price,
     lp_to_mint,
     lp_token_price_usd,
     maintenance_margin_bps_for_max_leverage,
+    margin_usd,
+    mul_div_ceil_u64,
     mul_div_floor,
     mul_div_floor_u64,
     partial_close,
+    payoff_price,
+    price_impact,
     price_within_confidence,
+    ratio_bps,
     split_bps_ceil,
     split_bps_floor,
+    split_discount,
     split_fee,
+    step_discount_bps,
     to_u64,
+    token_to_usd_ceil,
     token_to_usd_floor,
     usd_for_lp,
     usd_to_token_ceil,
     usd_to_token_floor,
     utilization_ceil,
 )
+from perpool.math import accrue_funding as math_accrue_funding
 from perpool.math import borrow_fee_usd as math_borrow_fee_usd
-from perpool.math import is_liquidatable as math_is_liquidatable
+from perpool.math import funding_usd as math_funding_usd
+from perpool.math import liquidation_step as math_liquidation_step
+from perpool.math import liquidity_fee_bps as math_liquidity_fee_bps
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -140,14 +175,21 @@ __all__ = [
     "AumView",
     "BorrowRateParams",
     "BorrowRateState",
+    "ClosePositionResult",
     "CloseQuote",
     "CustodyState",
     "CustomOracleState",
     "Fees",
+    "FundingParams",
+    "FundingState",
+    "InsuranceFund",
     "LiquidationAmounts",
+    "LiquidationParams",
+    "LiquidationResult",
     "OpenQuote",
     "OracleLimits",
     "OraclePriceView",
+    "PayoffParams",
     "PositionPnl",
     "PositionState",
     "PositionTotals",
@@ -156,18 +198,28 @@ __all__ = [
     "PricingParams",
     "QuoteError",
     "RemoveLiquidityQuote",
+    "SlippageParams",
     "SwapQuote",
     "TokenRatios",
     "accrue_borrow",
+    "accrue_funding",
+    "add_to_insurance",
     "aum_usd",
     "available",
     "book_value_usd",
     "check_side",
     "close_fee_amount",
+    "close_position",
     "close_position_remainder",
     "collect_fee",
+    "cover_bad_debt",
     "custody_hourly_borrow_rate",
+    "custody_liquidity_fee_bps",
+    "custody_prices",
     "custody_utilization",
+    "execution_price",
+    "funding_after",
+    "funding_index",
     "get_add_liquidity_amount_and_fee",
     "get_assets_under_management",
     "get_entry_price_and_fee",
@@ -178,21 +230,31 @@ __all__ = [
     "get_pnl",
     "get_remove_liquidity_amount_and_fee",
     "get_swap_amount_and_fees",
+    "insurance_room",
+    "liquidate",
     "liquidation_amounts",
+    "load_position_custodies",
+    "locked_usd",
     "maintenance_margin_bps",
+    "payoff_from_decoded",
     "position_borrow_fee_usd",
+    "position_funding_usd",
     "position_is_liquidatable",
+    "position_liquidation_step",
     "quote_add_liquidity",
     "quote_close",
     "quote_open",
     "quote_remove_liquidity",
     "quote_swap",
+    "read_custody_prices",
     "read_custom_oracle",
     "remove_from_book",
+    "require_tokens",
     "settle_close",
     "side_from_decoded",
     "size_over_entry",
     "trade_price",
+    "trading_fee_usd",
 ]
 
 
@@ -282,15 +344,23 @@ class PricingParams(_FromDecoded):
     max_position_size_usd: int = 0
     max_long_open_interest_usd: int = 0
     max_short_open_interest_usd: int = 0
+    min_trade_size_usd: int = 0
+    min_liquidity_deposit_usd: int = 0
 
 
 @dataclass(frozen=True)
 class Fees(_FromDecoded):
+    """Trading fees (each at least ``min_fee_usd``), the swap fee, the dynamic LP fee curve
+    (see :func:`custody_liquidity_fee_bps`), the full liquidation discount and the protocol's
+    share of trading, swap and borrow fees."""
+
     open_position_bps: int = 0
     close_position_bps: int = 0
+    min_fee_usd: int = 0
     swap_bps: int = 0
-    add_liquidity_bps: int = 0
-    remove_liquidity_bps: int = 0
+    liquidity_min_fee_bps: int = 0
+    liquidity_max_fee_bps: int = 0
+    liquidity_fee_k_bps: int = 0
     liquidation_reward_bps: int = 0
     protocol_share_bps: int = 0
 
@@ -341,6 +411,109 @@ class OracleLimits(_FromDecoded):
     max_price_age_sec: int = 86_400
 
 
+def _one_step_ladder() -> tuple[Step, ...]:
+    padding = (Step(),) * (MAX_STEPS - 1)
+    return (Step(BPS_DENOMINATOR, BPS_DENOMINATOR), *padding)
+
+
+@dataclass(frozen=True)
+class LiquidationParams:
+    """``state/risk.rs`` ``LiquidationParams``: the ladder (``MAX_STEPS`` slots, the first
+    ``num_steps`` used), the flat auto-close fee and where liquidation discounts go. The
+    default is the one-step auto-close at the maintenance margin."""
+
+    steps: tuple[Step, ...] = field(default_factory=_one_step_ladder)
+    num_steps: int = 1
+    auto_close_fee_usd: int = 0
+    insurance_fund_fraction_bps: int = 0
+    insurance_fund_cap_usd: int = 0
+
+    @classmethod
+    def from_decoded(cls, obj: Any) -> LiquidationParams:
+        steps = tuple(
+            Step(int(_get(s, "margin_fraction_bps")), int(_get(s, "close_bps")))
+            for s in _get(obj, "steps")
+        )
+        scalars = {f.name: int(_get(obj, f.name)) for f in fields(cls) if f.name != "steps"}
+        return cls(steps=steps, **scalars)
+
+    def ladder(self) -> tuple[Step, ...]:
+        """``LiquidationParams::ladder``: the steps in use."""
+        return self.steps[: min(self.num_steps, MAX_STEPS)]
+
+
+@dataclass(frozen=True)
+class FundingParams(_FromDecoded):
+    #: C in hours (0 = funding off).
+    funding_c: int = 0
+    max_hourly_rate: int = 0
+
+
+@dataclass(frozen=True)
+class FundingState(_FromDecoded):
+    #: Hourly rate set at the last accrual (9 dp, signed: positive = longs pay).
+    current_rate: int = 0
+    long_index: int = 0
+    short_index: int = 0
+    last_update: int = 0
+
+
+@dataclass(frozen=True)
+class SlippageParams(_FromDecoded):
+    long_a_bps: int = 0
+    long_b_bps: int = 0
+    short_a_bps: int = 0
+    short_b_bps: int = 0
+
+    def for_side(self, side: Side) -> tuple[int, int]:
+        """(A, B) of the side's impact curve."""
+        if side is Side.LONG:
+            return self.long_a_bps, self.long_b_bps
+        return self.short_a_bps, self.short_b_bps
+
+
+def payoff_from_decoded(value: Any) -> PayoffFn:
+    """A :class:`PayoffFn` from itself, a variant name, or anchorpy's decoded ``PayoffKind``."""
+    if isinstance(value, PayoffFn):
+        return value
+    if isinstance(value, str):
+        return PayoffFn(value)
+    return PayoffFn(type(value).__name__)
+
+
+@dataclass(frozen=True)
+class PayoffParams:
+    """What the custody trades: a real token (``SPOT``) or ``k * payoff(P)`` (``scale`` = k,
+    9 dp) with profits capped at ``max_profit_bps`` of size."""
+
+    kind: PayoffFn = PayoffFn.SPOT
+    scale: int = 0
+    max_profit_bps: int = 0
+
+    @classmethod
+    def from_decoded(cls, obj: Any) -> PayoffParams:
+        return cls(
+            kind=payoff_from_decoded(_get(obj, "kind")),
+            scale=int(_get(obj, "scale")),
+            max_profit_bps=int(_get(obj, "max_profit_bps")),
+        )
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.kind is not PayoffFn.SPOT
+
+
+@dataclass(frozen=True)
+class InsuranceFund(_FromDecoded):
+    """Insurance fund tokens held in the custody's vault and its running totals."""
+
+    balance: int = 0
+    total_inflow: int = 0
+    total_outflow: int = 0
+    bad_debt_covered_usd: int = 0
+    bad_debt_uncovered_usd: int = 0
+
+
 @dataclass(frozen=True)
 class CustodyState:
     """The math-relevant part of a ``Custody`` account (stats and addresses left out)."""
@@ -356,6 +529,12 @@ class CustodyState:
     longs: PositionTotals = field(default_factory=PositionTotals)
     shorts: PositionTotals = field(default_factory=PositionTotals)
     ratios: TokenRatios = field(default_factory=TokenRatios)
+    liquidation: LiquidationParams = field(default_factory=LiquidationParams)
+    funding: FundingParams = field(default_factory=FundingParams)
+    slippage: SlippageParams = field(default_factory=SlippageParams)
+    payoff: PayoffParams = field(default_factory=PayoffParams)
+    funding_state: FundingState = field(default_factory=FundingState)
+    insurance: InsuranceFund = field(default_factory=InsuranceFund)
     #: The custody's address, or None when unknown (see the module docstring).
     key: object = None
 
@@ -374,8 +553,19 @@ class CustodyState:
             longs=PositionTotals.from_decoded(_get(decoded, "longs")),
             shorts=PositionTotals.from_decoded(_get(decoded, "shorts")),
             ratios=TokenRatios.from_decoded(_get(decoded, "ratios")),
+            liquidation=LiquidationParams.from_decoded(_get(decoded, "liquidation")),
+            funding=FundingParams.from_decoded(_get(decoded, "funding")),
+            slippage=SlippageParams.from_decoded(_get(decoded, "slippage")),
+            payoff=PayoffParams.from_decoded(_get(decoded, "payoff")),
+            funding_state=FundingState.from_decoded(_get(decoded, "funding_state")),
+            insurance=InsuranceFund.from_decoded(_get(decoded, "insurance")),
             key=key,
         )
+
+    @property
+    def is_synthetic(self) -> bool:
+        """A payoff market: it holds no tokens (``Custody::is_synthetic``)."""
+        return self.payoff.is_synthetic
 
     def totals(self, side: Side) -> PositionTotals:
         return self.longs if side is Side.LONG else self.shorts
@@ -398,6 +588,9 @@ class PositionState:
     locked_amount: int
     borrow_index_snapshot: int = 0
     unpaid_borrow_fee_usd: int = 0
+    funding_index_snapshot: int = 0
+    #: Funding settled into the position but not yet paid (negative = owed to it).
+    unpaid_funding_usd: int = 0
 
     @classmethod
     def from_account(cls, decoded: Any) -> PositionState:
@@ -499,6 +692,8 @@ class OpenQuote(_FromDecoded):
     leverage_bps: int
     locked_amount: int
     liquidation_price: int
+    #: Price impact included in ``entry_price`` (9 dp fraction of the price).
+    price_impact: int
 
 
 @dataclass(frozen=True)
@@ -515,6 +710,12 @@ class CloseQuote(_FromDecoded):
     payout_usd: int
     payout_amount: int
     bad_debt_usd: int
+    #: Price impact included in ``exit_price`` (9 dp).
+    price_impact: int
+    funding_paid_usd: int
+    funding_received_usd: int
+    #: Flat fee of an automatic close (0 for a trader's own close).
+    auto_close_fee_usd: int
 
 
 @dataclass(frozen=True)
@@ -524,6 +725,8 @@ class PositionPnl(_FromDecoded):
     borrow_fee_usd: int
     close_fee_usd: int
     exit_price: int
+    funding_paid_usd: int
+    funding_received_usd: int
 
 
 @dataclass(frozen=True)
@@ -532,6 +735,8 @@ class AddLiquidityQuote(_FromDecoded):
     fee_amount: int
     deposit_usd: int
     aum_usd: int
+    #: LP fee rate applied (bps), see :func:`custody_liquidity_fee_bps`.
+    fee_bps: int
 
 
 @dataclass(frozen=True)
@@ -540,6 +745,7 @@ class RemoveLiquidityQuote(_FromDecoded):
     fee_amount: int
     withdraw_usd: int
     aum_usd: int
+    fee_bps: int
 
 
 @dataclass(frozen=True)
@@ -564,15 +770,6 @@ class OraclePriceView(_FromDecoded):
     exponent: int
     ema_price: int
     price_usd_e9: int
-
-
-@dataclass(frozen=True)
-class LiquidationAmounts:
-    """How ``liquidate`` splits the payout, and the fee it books (collateral tokens)."""
-
-    reward_amount: int
-    owner_amount: int
-    fee_amount: int
 
 
 # --- custody bookkeeping (state/custody.rs) ----------------------------------------------------
@@ -697,6 +894,138 @@ def remove_from_book(
     return custody.with_totals(side, new_totals)
 
 
+def custody_prices(custody: CustodyState, oracle_prices: Prices) -> Prices:
+    """``Custody::prices`` after the oracle read: a payoff market's prices are ``payoff(P)`` of
+    the oracle's (9-dp), a token custody's are the oracle's unchanged."""
+    if not custody.is_synthetic:
+        return oracle_prices
+    payoff = custody.payoff
+    return Prices(
+        spot=payoff_price(payoff.kind, payoff.scale, oracle_prices.spot),
+        ema=payoff_price(payoff.kind, payoff.scale, oracle_prices.ema),
+    )
+
+
+def read_custody_prices(custody: CustodyState, oracle: CustomOracleState, now: int) -> Prices:
+    """``Custody::prices`` for a custom oracle: :func:`read_custom_oracle` with the custody's
+    limits, then the payoff transform (:func:`custody_prices`)."""
+    return custody_prices(custody, read_custom_oracle(oracle, custody.oracle, now))
+
+
+def require_tokens(custody: CustodyState) -> None:
+    """``Custody::require_tokens``: no LP deposits, withdrawals or swaps on a payoff market."""
+    _require(not custody.is_synthetic, "SyntheticCustody")
+
+
+def accrue_funding(custody: CustodyState, now: int, pool_aum_usd: int) -> CustodyState:
+    """``Custody::accrue_funding(now, pool_aum_usd)``, returning the updated custody.
+
+    The indices advance at the rate stored by the previous accrual (nothing on the first one,
+    ``last_update == 0``); then the rate is reset from the current open interest and
+    ``pool_aum_usd`` (the ``Pool`` account's stored AUM).
+    """
+    check_i64(now)
+    state = custody.funding_state
+    long_index, short_index = state.long_index, state.short_index
+    if state.last_update != 0 and now > state.last_update:
+        long_index, short_index = math_accrue_funding(
+            long_index,
+            short_index,
+            state.current_rate,
+            now - state.last_update,
+            custody.longs.size_usd,
+            custody.shorts.size_usd,
+        )
+    rate = funding_rate(
+        custody.longs.size_usd,
+        custody.shorts.size_usd,
+        pool_aum_usd,
+        custody.funding.funding_c,
+        custody.funding.max_hourly_rate,
+    )
+    new_state = FundingState(
+        current_rate=rate,
+        long_index=long_index,
+        short_index=short_index,
+        last_update=max(now, state.last_update),
+    )
+    return dataclasses.replace(custody, funding_state=new_state)
+
+
+def funding_index(custody: CustodyState, side: Side) -> int:
+    """``Custody::funding_index``: the side's cumulative funding index."""
+    state = custody.funding_state
+    return state.long_index if side is Side.LONG else state.short_index
+
+
+def insurance_room(custody: CustodyState, prices: Prices) -> int:
+    """``Custody::insurance_room``: tokens (at the high price) left under the fund's cap."""
+    value = token_to_usd_ceil(custody.insurance.balance, custody.decimals, prices.max())
+    room_usd = max(custody.liquidation.insurance_fund_cap_usd - value, 0)
+    return usd_to_token_floor(room_usd, custody.decimals, prices.max())
+
+
+def add_to_insurance(custody: CustodyState, amount: int) -> CustodyState:
+    """``Custody::add_to_insurance``: ``amount`` tokens into the fund."""
+    fund = custody.insurance
+    new_fund = dataclasses.replace(
+        fund,
+        balance=_checked_add(fund.balance, check_u64(amount)),
+        total_inflow=_checked_add(fund.total_inflow, amount),
+    )
+    return dataclasses.replace(custody, insurance=new_fund)
+
+
+def cover_bad_debt(
+    custody: CustodyState, bad_debt_usd: int, prices: Prices
+) -> tuple[CustodyState, int]:
+    """``Custody::cover_bad_debt``: up to ``bad_debt_usd`` worth of fund tokens (at the low
+    price, rounded up) move into ``owned`` before the LPs bear the rest. Returns the updated
+    custody and the tokens moved."""
+    if check_u64(bad_debt_usd) == 0:
+        return custody, 0
+    wanted = usd_to_token_ceil(bad_debt_usd, custody.decimals, prices.min())
+    fund = custody.insurance
+    amount = min(wanted, fund.balance)
+    if amount == wanted:
+        covered_usd = bad_debt_usd
+    else:
+        covered_usd = min(token_to_usd_floor(amount, custody.decimals, prices.min()), bad_debt_usd)
+    new_fund = InsuranceFund(
+        balance=fund.balance - amount,
+        total_outflow=_checked_add(fund.total_outflow, amount),
+        total_inflow=fund.total_inflow,
+        # saturating_add in the program
+        bad_debt_covered_usd=min(fund.bad_debt_covered_usd + covered_usd, U64_MAX),
+        bad_debt_uncovered_usd=min(
+            fund.bad_debt_uncovered_usd + bad_debt_usd - covered_usd, U64_MAX
+        ),
+    )
+    assets = dataclasses.replace(custody.assets, owned=_checked_add(custody.assets.owned, amount))
+    return dataclasses.replace(custody, insurance=new_fund, assets=assets), amount
+
+
+def custody_liquidity_fee_bps(
+    custody: CustodyState, value_usd: int, aum_usd: int, delta_usd: int, adding: bool
+) -> int:
+    """``Custody::liquidity_fee_bps``: the LP fee for moving ``delta_usd`` into (``adding``) or
+    out of a custody whose owned tokens are worth ``value_usd`` in a pool worth ``aum_usd``."""
+    before = ratio_bps(value_usd, aum_usd)
+    if adding:
+        after = ratio_bps(_checked_add(value_usd, delta_usd), _checked_add(aum_usd, delta_usd))
+    else:
+        after = ratio_bps(max(value_usd - delta_usd, 0), max(aum_usd - delta_usd, 0))
+    f = custody.fees
+    return math_liquidity_fee_bps(
+        f.liquidity_min_fee_bps,
+        f.liquidity_max_fee_bps,
+        f.liquidity_fee_k_bps,
+        custody.ratios.target_bps,
+        before,
+        after,
+    )
+
+
 # --- positions (state/position.rs) -------------------------------------------------------------
 
 
@@ -704,6 +1033,50 @@ def trade_price(side: Side, prices: Prices, opening: bool) -> OraclePrice:
     """Longs buy at the higher of spot/EMA and sell at the lower; shorts the reverse."""
     buys_high = (side is Side.LONG) == opening
     return prices.max() if buys_high else prices.min()
+
+
+def _pool_aum(custody: CustodyState, side: Side, pool_aum_usd: int | None) -> int:
+    """The pool AUM a price-impact curve needs. ``None`` is accepted only where the AUM cannot
+    change the result (no curve on this side), so an old call site can never be silently
+    wrong for a custody with slippage."""
+    if pool_aum_usd is not None:
+        return check_u64(pool_aum_usd)
+    if custody.slippage.for_side(side) != (0, 0):
+        raise ValueError("pool_aum_usd is required: the custody has a price-impact curve")
+    return 0
+
+
+def execution_price(
+    side: Side,
+    custody: CustodyState,
+    prices: Prices,
+    opening: bool,
+    size_usd: int,
+    pool_aum_usd: int,
+) -> tuple[int, int]:
+    """``execution_price``: the pool-favourable 9-dp oracle price moved against the trader by
+    the side's impact curve. Returns (price, impact)."""
+    oracle = trade_price(side, prices, opening)
+    base = entry_price_9dp(side, oracle) if opening else exit_price_9dp(side, oracle)
+    a_bps, b_bps = custody.slippage.for_side(side)
+    impact = price_impact(size_usd, pool_aum_usd, a_bps, b_bps)
+    # Buying (a long's open, a short's close) moves the price up; selling moves it down.
+    buying = (side is Side.LONG) == opening
+    return apply_impact(base, impact, buying), impact
+
+
+def trading_fee_usd(custody: CustodyState, size_usd: int, fee_bps: int) -> int:
+    """``trading_fee_usd``: the fee on ``size_usd`` at ``fee_bps``, at least the minimum fee."""
+    return fee_usd_with_minimum(size_usd, fee_bps, custody.fees.min_fee_usd)
+
+
+def locked_usd(side: Side, custody: CustodyState, size_usd: int, collateral_usd: int) -> int:
+    """``locked_usd``: what the pool may pay beyond the trader's collateral, locked in the
+    collateral custody: a long's borrowed part (paid in the traded token), a short's full size,
+    a payoff market's ``max_profit_bps`` of size."""
+    if custody.is_synthetic:
+        return mul_div_ceil_u64(size_usd, custody.payoff.max_profit_bps, BPS_DENOMINATOR)
+    return max(size_usd - collateral_usd, 0) if side is Side.LONG else size_usd
 
 
 def maintenance_margin_bps(custody: CustodyState) -> int:
@@ -719,15 +1092,20 @@ def quote_open(
     collateral_prices: Prices,
     collateral_amount: int,
     size_usd: int,
+    pool_aum_usd: int | None = None,
 ) -> OpenQuote:
-    """``Position::quote_open``: entry price, open fee, net collateral, leverage, tokens locked
-    and the liquidation price of a new position."""
+    """``Position::quote_open``: entry price (with price impact against ``pool_aum_usd``, the
+    ``Pool`` account's stored AUM), open fee, net collateral, leverage, tokens locked and the
+    liquidation price of a new position. ``pool_aum_usd`` may be left out only for a custody
+    without an impact curve on this side."""
     check_u64(collateral_amount)
     check_u64(size_usd)
     _require(collateral_amount > 0 and size_usd > 0, "ZeroAmount")
+    _require(size_usd >= custody.pricing.min_trade_size_usd, "TradeTooSmall")
+    aum = _pool_aum(custody, side, pool_aum_usd)
     decimals = collateral_custody.decimals
-    entry_price = entry_price_9dp(side, trade_price(side, prices, opening=True))
-    open_fee_usd = fee_usd(size_usd, custody.fees.open_position_bps)
+    entry_price, impact = execution_price(side, custody, prices, True, size_usd, aum)
+    open_fee_usd = trading_fee_usd(custody, size_usd, custody.fees.open_position_bps)
     # Collateral valued low, fee tokens rounded up: both in the pool's favour.
     gross_collateral_usd = token_to_usd_floor(collateral_amount, decimals, collateral_prices.min())
     fee_amount = usd_to_token_ceil(open_fee_usd, decimals, collateral_prices.min())
@@ -737,11 +1115,9 @@ def quote_open(
     )
     collateral_usd = gross_collateral_usd - open_fee_usd
     leverage = leverage_bps(size_usd, collateral_usd)
-    # Tokens that back what the pool may pay beyond the collateral: the borrowed part for a
-    # long (paid in the traded token), the full size for a short.
-    borrowed_usd = max(size_usd - collateral_usd, 0) if side is Side.LONG else size_usd
+    borrowed_usd = locked_usd(side, custody, size_usd, collateral_usd)
     locked_amount = usd_to_token_ceil(borrowed_usd, decimals, collateral_prices.min())
-    close_fee = fee_usd(size_usd, custody.fees.close_position_bps)
+    close_fee = trading_fee_usd(custody, size_usd, custody.fees.close_position_bps)
     liquidation = liquidation_price(
         side, entry_price, size_usd, collateral_usd, close_fee, maintenance_margin_bps(custody)
     )
@@ -753,6 +1129,7 @@ def quote_open(
         leverage_bps=leverage,
         locked_amount=locked_amount,
         liquidation_price=liquidation,
+        price_impact=impact,
     )
 
 
@@ -767,6 +1144,26 @@ def position_borrow_fee_usd(position: PositionState, collateral_custody: Custody
     return _checked_add(accrued, position.unpaid_borrow_fee_usd)
 
 
+def position_funding_usd(position: PositionState, custody: CustodyState) -> int:
+    """``Position::funding_usd``: funding owed at the traded custody's current index (accrue it
+    first, :func:`accrue_funding`) plus any unpaid funding; negative = owed to the position."""
+    accrued = math_funding_usd(
+        position.size_usd, funding_index(custody, position.side), position.funding_index_snapshot
+    )
+    total = accrued + check_i64(position.unpaid_funding_usd)
+    _require(I64_MIN <= total <= I64_MAX, "MathOverflow")
+    return total
+
+
+def _slice_funding(funding_owed: int, close_bps: int) -> tuple[int, int]:
+    """(paid, received) by a slice: its share of what is paid rounded up, of what is received
+    rounded down."""
+    paid, received = funding_parts(funding_owed)
+    if close_bps == BPS_DENOMINATOR:
+        return paid, received
+    return split_bps_ceil(paid, close_bps).closed, split_bps_floor(received, close_bps).closed
+
+
 def quote_close(
     position: PositionState,
     custody: CustodyState,
@@ -774,12 +1171,16 @@ def quote_close(
     collateral_custody: CustodyState,
     collateral_prices: Prices,
     close_bps: int,
+    pool_aum_usd: int | None = None,
+    auto_close_fee_usd: int = 0,
 ) -> CloseQuote:
     """``Position::quote_close``: settle ``close_bps`` of the position at the current price.
 
-    The slice pays the close fee on its size and its share (rounded up) of the borrow fees owed.
-    The payout is converted to tokens at the high collateral price, rounded down, and capped at
-    the slice's collateral plus the tokens locked for it.
+    The exit price carries the impact of the slice's size against ``pool_aum_usd``. The slice
+    pays the close fee (at least the minimum fee), ``auto_close_fee_usd`` (liquidations) and its
+    share of the borrow fee and of the funding owed (rounded up); it receives its share of the
+    funding owed to it (rounded down). The payout is converted to tokens at the high collateral
+    price, rounded down, and capped at the slice's collateral plus the tokens locked for it.
     """
     _require(0 < check_u64(close_bps) <= BPS_DENOMINATOR, "InvalidCloseSize")
     _require(split_bps_floor(position.size_usd, close_bps).closed > 0, "InvalidCloseSize")
@@ -791,13 +1192,22 @@ def quote_close(
         locked_amount = position.locked_amount
     else:
         locked_amount = split_bps_floor(position.locked_amount, close_bps).closed
-    exit_price = exit_price_9dp(position.side, trade_price(position.side, prices, opening=False))
-    close_fee_usd = fee_usd(part.size.closed, custody.fees.close_position_bps)
+    aum = _pool_aum(custody, position.side, pool_aum_usd)
+    exit_price, impact = execution_price(
+        position.side, custody, prices, False, part.size.closed, aum
+    )
+    close_fee_usd = trading_fee_usd(custody, part.size.closed, custody.fees.close_position_bps)
     borrow_owed = position_borrow_fee_usd(position, collateral_custody)
     borrow_fee = borrow_owed if full else split_bps_ceil(borrow_owed, close_bps).closed
-    fees = _checked_add(close_fee_usd, borrow_fee)
+    funding_paid, funding_received = _slice_funding(
+        position_funding_usd(position, custody), close_bps
+    )
+    fees = close_fee_usd
+    for fee in (borrow_fee, check_u64(auto_close_fee_usd), funding_paid):
+        fees = _checked_add(fees, fee)
+    credit_usd = _checked_add(part.collateral.closed, funding_received)
     amounts = close_amounts(
-        position.side, part.size.closed, part.collateral.closed, position.price, exit_price, fees
+        position.side, part.size.closed, credit_usd, position.price, exit_price, fees
     )
     profit, payout = amounts.profit_usd, amounts.payout_usd
     uncapped_amount = usd_to_token_floor(payout, decimals, collateral_prices.max())
@@ -817,6 +1227,55 @@ def quote_close(
         payout_usd=payout,
         payout_amount=payout_amount,
         bad_debt_usd=amounts.bad_debt_usd,
+        price_impact=impact,
+        funding_paid_usd=funding_paid,
+        funding_received_usd=funding_received,
+        auto_close_fee_usd=auto_close_fee_usd,
+    )
+
+
+def funding_after(position: PositionState, custody: CustodyState, quote: CloseQuote) -> int:
+    """``Position::funding_after``: funding still owed (signed) once the slice of ``quote``
+    has settled its part."""
+    owed = position_funding_usd(position, custody) - quote.funding_paid_usd
+    owed += quote.funding_received_usd
+    _require(I64_MIN <= owed <= I64_MAX, "MathOverflow")
+    return owed
+
+
+def _full_close_margin(position: PositionState, quote: CloseQuote) -> int:
+    """Margin as a full close settles it (without the auto-close fee): collateral + funding
+    received + profit - loss - close and borrow fees - funding paid."""
+    fees = _checked_add(
+        _checked_add(quote.close_fee_usd, quote.borrow_fee_usd), quote.funding_paid_usd
+    )
+    credit = _checked_add(position.collateral_usd, quote.funding_received_usd)
+    return margin_usd(credit, quote.profit_usd, quote.loss_usd, fees)
+
+
+def position_liquidation_step(
+    position: PositionState,
+    custody: CustodyState,
+    prices: Prices,
+    collateral_custody: CustodyState,
+    collateral_prices: Prices,
+    pool_aum_usd: int | None = None,
+) -> int | None:
+    """``Position::liquidation_step``: the ladder step that applies now, ``None`` if healthy."""
+    q = quote_close(
+        position,
+        custody,
+        prices,
+        collateral_custody,
+        collateral_prices,
+        BPS_DENOMINATOR,
+        pool_aum_usd,
+    )
+    return math_liquidation_step(
+        _full_close_margin(position, q),
+        position.size_usd,
+        maintenance_margin_bps(custody),
+        custody.liquidation.ladder(),
     )
 
 
@@ -826,43 +1285,46 @@ def position_is_liquidatable(
     prices: Prices,
     collateral_custody: CustodyState,
     collateral_prices: Prices,
+    pool_aum_usd: int | None = None,
 ) -> bool:
-    """``Position::is_liquidatable``: margin after a full-close quote (profit, loss, close and
-    borrow fees) below the maintenance margin."""
-    q = quote_close(
-        position, custody, prices, collateral_custody, collateral_prices, BPS_DENOMINATOR
+    """``Position::is_liquidatable``: the first liquidation step (the maintenance margin)
+    applies."""
+    step = position_liquidation_step(
+        position, custody, prices, collateral_custody, collateral_prices, pool_aum_usd
     )
-    return math_is_liquidatable(
-        position.collateral_usd,
-        q.profit_usd,
-        q.loss_usd,
-        _checked_add(q.close_fee_usd, q.borrow_fee_usd),
-        position.size_usd,
-        maintenance_margin_bps(custody),
-    )
+    return step is not None
 
 
 def close_fee_amount(quote: CloseQuote, collateral_custody: CustodyState, prices: Prices) -> int:
-    """The ``fee_amount`` ``close_position``/``liquidate`` pass to :func:`settle_close`:
-    close + borrow fee in collateral tokens at the high price, rounded down."""
-    fees = _checked_add(quote.close_fee_usd, quote.borrow_fee_usd)
+    """The ``fee_amount`` ``close_position``/``liquidate`` pass to :func:`settle_close`: close,
+    borrow and auto-close fees (0 outside liquidations) in collateral tokens at the high price,
+    rounded down."""
+    fees = _checked_add(
+        _checked_add(quote.close_fee_usd, quote.borrow_fee_usd), quote.auto_close_fee_usd
+    )
     return usd_to_token_floor(fees, collateral_custody.decimals, prices.max())
 
 
 def close_position_remainder(
-    position: PositionState, quote: CloseQuote, collateral_custody: CustodyState
+    position: PositionState,
+    quote: CloseQuote,
+    collateral_custody: CustodyState,
+    custody: CustodyState | None = None,
 ) -> PositionState:
     """``close_position``'s update of a *partially* closed position (a full close closes the
     account instead), from the :func:`quote_close` of that close.
 
-    ``collateral_custody`` is the custody the quote was made with (accrued to ``now``). The
-    slice's size, collateral and locked tokens come out of the position; the borrow fee owed but
-    not paid with the slice stays in ``unpaid_borrow_fee_usd`` and the snapshot moves to the
-    custody's index. (The instruction first refuses a partial close of a liquidatable position:
-    check :func:`position_is_liquidatable`.)
+    ``collateral_custody`` and ``custody`` (the traded custody; ``None`` = the same account, as
+    for a long on a token) are those the quote was made with (accrued to ``now``). The slice's
+    size, collateral and locked tokens come out of the position; the borrow fee and funding
+    owed but not settled with the slice stay in ``unpaid_*`` and the snapshots move to the
+    custodies' indices. (The instruction first refuses a partial close of a liquidatable
+    position, :func:`position_is_liquidatable`, and one that leaves less than the minimum trade
+    size.)
     """
     if quote.size_usd >= position.size_usd:
         raise ValueError("a full close leaves no position (close_position closes the account)")
+    traded = collateral_custody if custody is None else custody
     borrow_still_owed = _checked_sub(
         position_borrow_fee_usd(position, collateral_custody), quote.borrow_fee_usd
     )
@@ -874,24 +1336,283 @@ def close_position_remainder(
         locked_amount=_checked_sub(position.locked_amount, quote.locked_amount),
         borrow_index_snapshot=collateral_custody.borrow_state.cumulative_interest,
         unpaid_borrow_fee_usd=borrow_still_owed,
+        funding_index_snapshot=funding_index(traded, position.side),
+        unpaid_funding_usd=funding_after(position, traded, quote),
     )
+
+
+def load_position_custodies(
+    custody: CustodyState, collateral_custody: CustodyState, now: int, pool_aum_usd: int
+) -> tuple[CustodyState, CustodyState]:
+    """``load_position_custodies`` (and ``PositionView::load``): the collateral custody's borrow
+    and the traded custody's funding accrued to ``now``. When both are one account (same
+    ``key``) the two returned states are the same object. Returns (custody, collateral)."""
+    accrued = accrue_borrow(collateral_custody, now)
+    if custody.key is not None and custody.key == collateral_custody.key:
+        accrued = accrue_funding(accrued, now, pool_aum_usd)
+        return accrued, accrued
+    return accrue_funding(custody, now, pool_aum_usd), accrued
+
+
+@dataclass(frozen=True)
+class ClosePositionResult:
+    """Everything ``close_position`` settles: the quote, the fee tokens booked, the insurance
+    tokens that covered bad debt, the custodies after the close (one object when they are the
+    same account) and the remaining position (``None`` after a full close)."""
+
+    quote: CloseQuote
+    fee_amount: int
+    covered_amount: int
+    custody: CustodyState
+    collateral_custody: CustodyState
+    position: PositionState | None
+
+
+def close_position(
+    position: PositionState,
+    custody: CustodyState,
+    prices: Prices,
+    collateral_custody: CustodyState,
+    collateral_prices: Prices,
+    now: int,
+    close_bps: int,
+    pool_aum_usd: int,
+    price_limit: int | None = None,
+) -> ClosePositionResult:
+    """``handle_close_position`` at cluster time ``now`` with the ``Pool`` account's stored AUM:
+    the same checks in the same order (``price_limit`` None skips the price check), the
+    settlement in the collateral custody, insurance cover of bad debt, the book update and the
+    remaining position."""
+    custody, collateral_custody = load_position_custodies(
+        custody, collateral_custody, now, pool_aum_usd
+    )
+    same = custody is collateral_custody
+    full = close_bps == BPS_DENOMINATOR
+    inputs = (custody, prices, collateral_custody, collateral_prices)
+    if not full:
+        # A partial close must not let an under-margined position shed its worst part.
+        _require(not position_is_liquidatable(position, *inputs, pool_aum_usd), "InvalidCloseSize")
+    q = quote_close(position, *inputs, close_bps, pool_aum_usd, 0)
+    _require(full or q.size_usd < position.size_usd, "InvalidCloseSize")
+    remaining_size = position.size_usd - q.size_usd
+    _require(full or remaining_size >= custody.pricing.min_trade_size_usd, "TradeTooSmall")
+    if price_limit is not None:
+        if position.side is Side.LONG:
+            _require(q.exit_price >= price_limit, "PriceLimitExceeded")
+        else:
+            _require(q.exit_price <= price_limit, "PriceLimitExceeded")
+    fee_amount = close_fee_amount(q, collateral_custody, collateral_prices)
+    remainder = None if full else close_position_remainder(position, q, collateral_custody, custody)
+    settled = settle_close(
+        collateral_custody, q.collateral_amount, q.locked_amount, q.payout_amount, fee_amount
+    )
+    settled, covered = cover_bad_debt(settled, q.bad_debt_usd, collateral_prices)
+    book = settled if same else custody
+    book = remove_from_book(
+        book,
+        position.side,
+        position.price,
+        position.size_usd,
+        remaining_size,
+        q.collateral_usd,
+        full,
+    )
+    return ClosePositionResult(
+        quote=q,
+        fee_amount=fee_amount,
+        covered_amount=covered,
+        custody=book,
+        collateral_custody=book if same else settled,
+        position=remainder,
+    )
+
+
+@dataclass(frozen=True)
+class LiquidationAmounts:
+    """What ``liquidate`` settles (collateral tokens unless named ``_usd``).
+
+    The step's slice (``quote``) pays its payout as: ``reward_amount`` to the liquidator,
+    ``insurance_amount`` into the insurance fund, ``protocol_amount`` to the protocol (together
+    ``discount_amount``), and the rest to the owner (``owner_amount``, full close) or back into
+    the position as collateral (``retained_amount`` worth ``retained_usd``, partial close).
+    """
+
+    step: int
+    close_bps: int
+    discount_bps: int
+    quote: CloseQuote
+    fee_amount: int
+    discount_amount: int
+    reward_amount: int
+    insurance_amount: int
+    protocol_amount: int
+    owner_amount: int
+    retained_amount: int
+    retained_usd: int
+    remaining_size_usd: int
+
+    @property
+    def full(self) -> bool:
+        return self.close_bps == BPS_DENOMINATOR
 
 
 def liquidation_amounts(
     position: PositionState,
     custody: CustodyState,
+    prices: Prices,
     collateral_custody: CustodyState,
     collateral_prices: Prices,
-    quote: CloseQuote,
+    pool_aum_usd: int,
 ) -> LiquidationAmounts:
-    """``liquidate``'s split of the full-close payout: the liquidator's reward (bps of size, in
-    tokens at the high price, at most the payout) and the owner's rest."""
-    fee_amount = close_fee_amount(quote, collateral_custody, collateral_prices)
-    reward_usd = fee_usd(position.size_usd, custody.fees.liquidation_reward_bps)
-    reward = usd_to_token_floor(reward_usd, collateral_custody.decimals, collateral_prices.max())
-    reward = min(reward, quote.payout_amount)
+    """``liquidate``'s amounts with custodies already accrued to the block's time (see
+    :func:`load_position_custodies`): the ladder step (``NotLiquidatable`` if none), its slice
+    quoted with the auto-close fee, the step's discount out of the payout (tokens at the high
+    price, at most the payout) split between liquidator, insurance fund (up to its room under
+    the cap) and protocol, and the rest for the owner or kept in the position."""
+    inputs = (custody, prices, collateral_custody, collateral_prices)
+    step = position_liquidation_step(position, *inputs, pool_aum_usd)
+    _require(step is not None, "NotLiquidatable")
+    assert step is not None
+    ladder = custody.liquidation.ladder()
+    close_bps = ladder[step].close_bps
+    discount_bps = step_discount_bps(custody.fees.liquidation_reward_bps, step, len(ladder))
+    auto_close_fee = custody.liquidation.auto_close_fee_usd
+    q = quote_close(position, *inputs, close_bps, pool_aum_usd, auto_close_fee)
+    decimals = collateral_custody.decimals
+    fee_amount = close_fee_amount(q, collateral_custody, collateral_prices)
+    discount_usd = fee_usd(q.size_usd, discount_bps)
+    discount = min(
+        usd_to_token_floor(discount_usd, decimals, collateral_prices.max()), q.payout_amount
+    )
+    split = split_discount(
+        discount,
+        custody.liquidation.insurance_fund_fraction_bps,
+        insurance_room(collateral_custody, collateral_prices),
+    )
+    remainder = q.payout_amount - discount
+    full = close_bps == BPS_DENOMINATOR
+    owner_amount, retained_amount = (remainder, 0) if full else (0, remainder)
+    retained_usd = token_to_usd_floor(retained_amount, decimals, collateral_prices.min())
     return LiquidationAmounts(
-        reward_amount=reward, owner_amount=quote.payout_amount - reward, fee_amount=fee_amount
+        step=step,
+        close_bps=close_bps,
+        discount_bps=discount_bps,
+        quote=q,
+        fee_amount=fee_amount,
+        discount_amount=discount,
+        reward_amount=split.liquidator,
+        insurance_amount=split.insurance,
+        protocol_amount=split.protocol,
+        owner_amount=owner_amount,
+        retained_amount=retained_amount,
+        retained_usd=retained_usd,
+        remaining_size_usd=position.size_usd - q.size_usd,
+    )
+
+
+@dataclass(frozen=True)
+class LiquidationResult:
+    """``liquidate``'s amounts, the insurance tokens that covered bad debt, the custodies after
+    it (one object when they are the same account) and what is left of the position
+    (``None`` after a full liquidation)."""
+
+    amounts: LiquidationAmounts
+    covered_amount: int
+    custody: CustodyState
+    collateral_custody: CustodyState
+    position: PositionState | None
+
+
+def _liquidated_remainder(
+    position: PositionState,
+    a: LiquidationAmounts,
+    borrow_still_owed: int,
+    funding_still_owed: int,
+    custody: CustodyState,
+    collateral_custody: CustodyState,
+) -> PositionState:
+    q = a.quote
+    collateral_usd = _checked_add(
+        _checked_sub(position.collateral_usd, q.collateral_usd), a.retained_usd
+    )
+    collateral_amount = _checked_add(
+        _checked_sub(position.collateral_amount, q.collateral_amount), a.retained_amount
+    )
+    return dataclasses.replace(
+        position,
+        size_usd=a.remaining_size_usd,
+        collateral_usd=collateral_usd,
+        collateral_amount=collateral_amount,
+        locked_amount=_checked_sub(position.locked_amount, q.locked_amount),
+        borrow_index_snapshot=collateral_custody.borrow_state.cumulative_interest,
+        unpaid_borrow_fee_usd=borrow_still_owed,
+        funding_index_snapshot=funding_index(custody, position.side),
+        unpaid_funding_usd=funding_still_owed,
+    )
+
+
+def liquidate(
+    position: PositionState,
+    custody: CustodyState,
+    prices: Prices,
+    collateral_custody: CustodyState,
+    collateral_prices: Prices,
+    now: int,
+    pool_aum_usd: int,
+) -> LiquidationResult:
+    """``handle_liquidate`` at cluster time ``now`` with the ``Pool`` account's stored AUM:
+    accrual, :func:`liquidation_amounts`, the settlement in the collateral custody (insurance
+    inflow, protocol share, retained collateral, bad debt covered by the fund), the book update
+    and the remaining position."""
+    custody, collateral_custody = load_position_custodies(
+        custody, collateral_custody, now, pool_aum_usd
+    )
+    same = custody is collateral_custody
+    a = liquidation_amounts(
+        position, custody, prices, collateral_custody, collateral_prices, pool_aum_usd
+    )
+    q = a.quote
+    borrow_still_owed = _checked_sub(
+        position_borrow_fee_usd(position, collateral_custody), q.borrow_fee_usd
+    )
+    funding_still_owed = funding_after(position, custody, q)
+    # settle_close treats the whole payout as leaving the vault; the parts that stay are
+    # credited back to the insurance fund, the protocol and the position's collateral.
+    cc = settle_close(
+        collateral_custody, q.collateral_amount, q.locked_amount, q.payout_amount, a.fee_amount
+    )
+    cc = add_to_insurance(cc, a.insurance_amount)
+    cc_assets = dataclasses.replace(
+        cc.assets,
+        protocol_fees=_checked_add(cc.assets.protocol_fees, a.protocol_amount),
+        collateral=_checked_add(cc.assets.collateral, a.retained_amount),
+    )
+    cc, covered = cover_bad_debt(
+        dataclasses.replace(cc, assets=cc_assets), q.bad_debt_usd, collateral_prices
+    )
+    book = cc if same else custody
+    book = remove_from_book(
+        book,
+        position.side,
+        position.price,
+        position.size_usd,
+        a.remaining_size_usd,
+        q.collateral_usd,
+        a.full,
+    )
+    totals = book.totals(position.side)
+    totals = dataclasses.replace(
+        totals, collateral_usd=_checked_add(totals.collateral_usd, a.retained_usd)
+    )
+    book = book.with_totals(position.side, totals)
+    cc = book if same else cc
+    remainder = None
+    if not a.full:
+        remainder = _liquidated_remainder(
+            position, a, borrow_still_owed, funding_still_owed, book, cc
+        )
+    return LiquidationResult(
+        amounts=a, covered_amount=covered, custody=book, collateral_custody=cc, position=remainder
     )
 
 
@@ -957,17 +1678,26 @@ def quote_add_liquidity(
     _require(amount_in > 0, "ZeroAmount")
     entry = _pool_entry(custodies, custody_key)
     c, prices = entry.custody, entry.prices
-    fee_amount = fee_tokens(amount_in, c.fees.add_liquidity_bps)
+    require_tokens(c)
+    gross_usd = custody_value_usd(amount_in, c.decimals, prices.spot, prices.ema, Valuation.LOW)
+    _require(gross_usd >= c.pricing.min_liquidity_deposit_usd, "DepositTooSmall")
+    aum = aum_usd(custodies, Valuation.HIGH)
+    value = custody_value_usd(c.assets.owned, c.decimals, prices.spot, prices.ema, Valuation.HIGH)
+    fee_bps = custody_liquidity_fee_bps(c, value, aum, gross_usd, adding=True)
+    fee_amount = fee_tokens(amount_in, fee_bps)
     net = _checked_sub(amount_in, fee_amount)
     # Deposit valued low, pool valued high: never mints more than the deposit is worth.
     deposit_usd = custody_value_usd(net, c.decimals, prices.spot, prices.ema, Valuation.LOW)
-    aum = aum_usd(custodies, Valuation.HIGH)
     _require(lp_supply == 0 or aum > 0, "EmptyPool")
     lp_amount = lp_to_mint(deposit_usd, aum, lp_supply)
     _require(lp_amount > 0, "ZeroAmount")
     _check_max_ratio(entry, aum, deposit_usd)
     return AddLiquidityQuote(
-        lp_amount=lp_amount, fee_amount=fee_amount, deposit_usd=deposit_usd, aum_usd=aum
+        lp_amount=lp_amount,
+        fee_amount=fee_amount,
+        deposit_usd=deposit_usd,
+        aum_usd=aum,
+        fee_bps=fee_bps,
     )
 
 
@@ -994,18 +1724,25 @@ def quote_remove_liquidity(
     _require(lp_amount_in > 0, "ZeroAmount")
     entry = _pool_entry(custodies, custody_key)
     c, prices = entry.custody, entry.prices
+    require_tokens(c)
     # Pool valued low, tokens paid at the high price: never pays more than the LP share.
     aum = aum_usd(custodies, Valuation.LOW)
     _require(aum > 0, "EmptyPool")
     withdraw_usd = usd_for_lp(lp_amount_in, aum, lp_supply)
     gross = usd_to_token_floor(withdraw_usd, c.decimals, prices.max())
-    fee_amount = fee_tokens(gross, c.fees.remove_liquidity_bps)
+    value = custody_value_usd(c.assets.owned, c.decimals, prices.spot, prices.ema, Valuation.LOW)
+    fee_bps = custody_liquidity_fee_bps(c, value, aum, withdraw_usd, adding=False)
+    fee_amount = fee_tokens(gross, fee_bps)
     amount_out = _checked_sub(gross, fee_amount)
     _require(amount_out > 0, "ZeroAmount")
     _require(gross <= available(c), "InsufficientLiquidity")
     _check_min_ratio(entry, aum, withdraw_usd)
     return RemoveLiquidityQuote(
-        amount_out=amount_out, fee_amount=fee_amount, withdraw_usd=withdraw_usd, aum_usd=aum
+        amount_out=amount_out,
+        fee_amount=fee_amount,
+        withdraw_usd=withdraw_usd,
+        aum_usd=aum,
+        fee_bps=fee_bps,
     )
 
 
@@ -1020,6 +1757,8 @@ def quote_swap(
     dispensing custody's swap fee (in valued low, out priced high)."""
     check_u64(amount_in)
     _require(amount_in > 0, "ZeroAmount")
+    require_tokens(receiving)
+    require_tokens(dispensing)
     value_usd = token_to_usd_floor(amount_in, receiving.decimals, receiving_prices.min())
     gross = usd_to_token_floor(value_usd, dispensing.decimals, dispensing_prices.max())
     fee_amount = fee_tokens(gross, dispensing.fees.swap_bps)
@@ -1033,8 +1772,15 @@ def quote_swap(
 
 
 def check_side(side: Side, custody: CustodyState, collateral_custody: CustodyState) -> None:
-    """``open_position::check_side``: a long's collateral is the traded custody; a short's is a
-    stable custody against a non-stable one."""
+    """``open_position::check_side``: a payoff market takes a (non-synthetic) stable on both
+    sides; otherwise a long's collateral is the traded custody and a short's a stable custody
+    against a non-stable one."""
+    if custody.is_synthetic:
+        _require(
+            collateral_custody.is_stable and not collateral_custody.is_synthetic,
+            "InvalidPayoffCollateral",
+        )
+        return
     if side is Side.LONG:
         _require(custody.key == collateral_custody.key, "InvalidLongCollateral")
     else:
@@ -1049,22 +1795,29 @@ def get_entry_price_and_fee(
     collateral_prices: Prices,
     collateral_amount: int,
     size_usd: int,
+    pool_aum_usd: int | None = None,
 ) -> OpenQuote:
-    """View ``get_entry_price_and_fee`` (``custody`` traded, collateral the ``other_custody``)."""
+    """View ``get_entry_price_and_fee`` (``custody`` traded, collateral the ``other_custody``;
+    ``pool_aum_usd`` the ``Pool`` account's ``aum_usd``)."""
     check_side(side, custody, collateral_custody)
     return quote_open(
-        side, custody, prices, collateral_custody, collateral_prices, collateral_amount, size_usd
+        side,
+        custody,
+        prices,
+        collateral_custody,
+        collateral_prices,
+        collateral_amount,
+        size_usd,
+        pool_aum_usd,
     )
 
 
 def _position_view(
-    custody: CustodyState, collateral_custody: CustodyState, now: int
+    custody: CustodyState, collateral_custody: CustodyState, now: int, pool_aum_usd: int | None
 ) -> tuple[CustodyState, CustodyState]:
-    """``PositionView::load``: the collateral custody accrued to ``now`` (on a copy); the
-    traded custody is that same copy when both are one account."""
-    accrued = accrue_borrow(collateral_custody, now)
-    same = custody.key is not None and custody.key == collateral_custody.key
-    return (accrued if same else custody), accrued
+    """``PositionView::load``: borrow and funding accrued to ``now`` on copies. The AUM only
+    sets the next funding rate there, which no view reads, so ``None`` is harmless."""
+    return load_position_custodies(custody, collateral_custody, now, pool_aum_usd or 0)
 
 
 def get_exit_price_and_fee(
@@ -1075,10 +1828,13 @@ def get_exit_price_and_fee(
     collateral_prices: Prices,
     now: int,
     close_bps: int,
+    pool_aum_usd: int | None = None,
 ) -> CloseQuote:
     """View ``get_exit_price_and_fee(close_bps)`` at cluster time ``now``."""
-    custody, collateral_custody = _position_view(custody, collateral_custody, now)
-    return quote_close(position, custody, prices, collateral_custody, collateral_prices, close_bps)
+    custody, collateral_custody = _position_view(custody, collateral_custody, now, pool_aum_usd)
+    return quote_close(
+        position, custody, prices, collateral_custody, collateral_prices, close_bps, pool_aum_usd
+    )
 
 
 def get_pnl(
@@ -1088,10 +1844,18 @@ def get_pnl(
     collateral_custody: CustodyState,
     collateral_prices: Prices,
     now: int,
+    pool_aum_usd: int | None = None,
 ) -> PositionPnl:
-    """View ``get_pnl`` at cluster time ``now``: PnL and fees of a full close."""
+    """View ``get_pnl`` at cluster time ``now``: PnL, fees and funding of a full close."""
     q = get_exit_price_and_fee(
-        position, custody, prices, collateral_custody, collateral_prices, now, BPS_DENOMINATOR
+        position,
+        custody,
+        prices,
+        collateral_custody,
+        collateral_prices,
+        now,
+        BPS_DENOMINATOR,
+        pool_aum_usd,
     )
     return PositionPnl(
         profit_usd=q.profit_usd,
@@ -1099,6 +1863,8 @@ def get_pnl(
         borrow_fee_usd=q.borrow_fee_usd,
         close_fee_usd=q.close_fee_usd,
         exit_price=q.exit_price,
+        funding_paid_usd=q.funding_paid_usd,
+        funding_received_usd=q.funding_received_usd,
     )
 
 
@@ -1109,18 +1875,27 @@ def get_liquidation_price(
     collateral_custody: CustodyState,
     collateral_prices: Prices,
     now: int,
+    pool_aum_usd: int | None = None,
 ) -> int:
-    """View ``get_liquidation_price`` at ``now``: 9-dp price with the fees owed now."""
-    custody, collateral_custody = _position_view(custody, collateral_custody, now)
+    """View ``get_liquidation_price`` at ``now``: 9-dp price with the fees and funding owed
+    now (funding owed to the position counts as collateral)."""
+    custody, collateral_custody = _position_view(custody, collateral_custody, now, pool_aum_usd)
     q = quote_close(
-        position, custody, prices, collateral_custody, collateral_prices, BPS_DENOMINATOR
+        position,
+        custody,
+        prices,
+        collateral_custody,
+        collateral_prices,
+        BPS_DENOMINATOR,
+        pool_aum_usd,
     )
+    fees = _checked_add(_checked_add(q.close_fee_usd, q.borrow_fee_usd), q.funding_paid_usd)
     return liquidation_price(
         position.side,
         position.price,
         position.size_usd,
-        position.collateral_usd,
-        _checked_add(q.close_fee_usd, q.borrow_fee_usd),
+        _checked_add(position.collateral_usd, q.funding_received_usd),
+        fees,
         maintenance_margin_bps(custody),
     )
 
@@ -1132,11 +1907,12 @@ def get_liquidation_state(
     collateral_custody: CustodyState,
     collateral_prices: Prices,
     now: int,
+    pool_aum_usd: int | None = None,
 ) -> bool:
     """View ``get_liquidation_state`` at ``now``: whether ``liquidate`` would accept it."""
-    custody, collateral_custody = _position_view(custody, collateral_custody, now)
+    custody, collateral_custody = _position_view(custody, collateral_custody, now, pool_aum_usd)
     return position_is_liquidatable(
-        position, custody, prices, collateral_custody, collateral_prices
+        position, custody, prices, collateral_custody, collateral_prices, pool_aum_usd
     )
 
 

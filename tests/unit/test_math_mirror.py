@@ -29,6 +29,8 @@ from perpool.math import (
     I32_MIN,
     INDEX_ONE,
     LP_DECIMALS,
+    MAX_PRICE_IMPACT,
+    MAX_STEPS,
     PRICE_DECIMALS,
     RATE_ONE,
     SECONDS_PER_HOUR,
@@ -38,16 +40,21 @@ from perpool.math import (
     USD_ONE,
     BpsSplit,
     CloseAmounts,
+    DiscountSplit,
     FeeSplit,
     MathError,
     MathErrorKind,
     OraclePrice,
+    PayoffFn,
     Pnl,
     RangeError,
     Side,
+    Step,
     Valuation,
     _scale_pow10,
+    accrue_funding,
     accrue_index,
+    apply_impact,
     borrow_fee_usd,
     close_amounts,
     custody_value_usd,
@@ -58,10 +65,16 @@ from perpool.math import (
     fee_tokens,
     fee_usd,
     fee_usd_with_minimum,
+    funding_parts,
+    funding_rate,
+    funding_usd,
     hourly_borrow_rate,
     is_liquidatable,
+    isqrt,
     leverage_bps,
     liquidation_price,
+    liquidation_step,
+    liquidity_fee_bps,
     lp_to_mint,
     lp_token_price_usd,
     maintenance_margin_bps_for_max_leverage,
@@ -73,12 +86,19 @@ from perpool.math import (
     mul_div_floor_u64,
     mul_pow10,
     partial_close,
+    payoff_price,
     position_pnl,
     pow10,
+    price_impact,
     price_within_confidence,
+    ratio_bps,
     split_bps_ceil,
     split_bps_floor,
+    split_discount,
     split_fee,
+    step_discount_bps,
+    step_threshold_usd,
+    steps_are_valid,
     to_u64,
     token_to_usd_ceil,
     token_to_usd_floor,
@@ -845,8 +865,9 @@ FEES = q.Fees(
     open_position_bps=10,
     close_position_bps=10,
     swap_bps=30,
-    add_liquidity_bps=20,
-    remove_liquidity_bps=25,
+    # A flat LP fee: the dynamic curve with min == max.
+    liquidity_min_fee_bps=20,
+    liquidity_max_fee_bps=20,
     liquidation_reward_bps=50,
     protocol_share_bps=2_500,
 )
@@ -1140,6 +1161,7 @@ def test_quote_open_long_and_short_match_program() -> None:
             leverage_bps=101_147,
             locked_amount=18_046_728_972,
             liquidation_price=136_146_533_334,
+            price_impact=0,
         )
     )
     assert q.quote_open(SHORT, sol, SOL_PRICES, usdc, USDC_PRICES, 500 * USD, 5_000 * USD) == (
@@ -1151,6 +1173,7 @@ def test_quote_open_long_and_short_match_program() -> None:
             leverage_bps=101_021,
             locked_amount=5_000_500_051,
             liquidation_price=163_879_702_000,
+            price_impact=0,
         )
     )
 
@@ -1171,6 +1194,10 @@ def test_quote_close_matches_program() -> None:
         payout_usd=886_905_048,
         payout_amount=4_913_601_373,
         bad_debt_usd=0,
+        price_impact=0,
+        funding_paid_usd=0,
+        funding_received_usd=0,
+        auto_close_fee_usd=0,
     )
     half = q.quote_close(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, 5_000)
     assert half == q.CloseQuote(
@@ -1186,6 +1213,10 @@ def test_quote_close_matches_program() -> None:
         payout_usd=443_452_523,
         payout_amount=2_456_800_681,
         bad_debt_usd=0,
+        price_impact=0,
+        funding_paid_usd=0,
+        funding_received_usd=0,
+        auto_close_fee_usd=0,
     )
     short = q.quote_close(SHORT_POSITION, sol, SOL_UP, usdc, USDC_PRICES, BPS_DENOMINATOR)
     assert short == q.CloseQuote(
@@ -1201,6 +1232,10 @@ def test_quote_close_matches_program() -> None:
         payout_usd=0,
         payout_amount=0,
         bad_debt_usd=534_752_375,
+        price_impact=0,
+        funding_paid_usd=0,
+        funding_received_usd=0,
+        auto_close_fee_usd=0,
     )
 
 
@@ -1218,6 +1253,8 @@ def test_liquidation_views_match_program() -> None:
         borrow_fee_usd=898_435,
         close_fee_usd=3_000_000,
         exit_price=180_000_000_000,
+        funding_paid_usd=0,
+        funding_received_usd=0,
     )
     assert q.get_liquidation_price(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, now) == 136_191_529_953
     assert q.get_liquidation_price(SHORT_POSITION, sol, SOL_UP, usdc, USDC_PRICES, now) == (
@@ -1245,13 +1282,20 @@ def test_aum_and_lp_quotes_match_program() -> None:
         fee_amount=20_000_000,
         deposit_usd=1_495_004_000,
         aum_usd=349_404_631_324,
+        fee_bps=20,
     )
+    # The same pool with a flat 25 bps LP fee on USDC (the fee does not move the AUM).
+    usdc_25 = replace(
+        usdc_custody(), fees=replace(FEES, liquidity_min_fee_bps=25, liquidity_max_fee_bps=25)
+    )
+    custodies = [custodies[0], q.PricedCustody(usdc_25, USDC_PRICES)]
     remove = q.get_remove_liquidity_amount_and_fee(custodies, USDC_KEY, 300_000 * USD, 1_000 * USD)
     assert remove == q.RemoveLiquidityQuote(
         amount_out=1_159_842_680,
         fee_amount=2_906_874,
         withdraw_usd=1_162_982_104,
         aum_usd=348_894_631_324,
+        fee_bps=25,
     )
     with raises_program("CustodyNotInPool"):
         q.quote_add_liquidity(custodies, "BTC", 300_000 * USD, 1)
@@ -1389,6 +1433,10 @@ def test_partial_close_pays_its_share_of_the_borrow_fee_and_the_rest_stays_owed(
         payout_usd=985_000,
         payout_amount=9_850_000,
         bad_debt_usd=0,
+        price_impact=0,
+        funding_paid_usd=0,
+        funding_received_usd=0,
+        auto_close_fee_usd=0,
     )
     rest = q.close_position_remainder(position, dust, sol)
     assert rest == replace(
@@ -1452,12 +1500,20 @@ def test_prices_pick_by_mantissa_with_one_exponent() -> None:
 
 
 def test_liquidation_amounts() -> None:
+    """One-step ladder (the default): the full reward of the full size, all to the liquidator
+    without an insurance fraction, the rest to the owner."""
     sol = sol_custody()
     close = q.quote_close(LONG_POSITION, sol, SOL_DOWN, sol, SOL_DOWN, BPS_DENOMINATOR)
-    amounts = q.liquidation_amounts(LONG_POSITION, sol, sol, SOL_DOWN, close)
+    amounts = q.liquidation_amounts(LONG_POSITION, sol, SOL_DOWN, sol, SOL_DOWN, 0)
+    assert (amounts.step, amounts.close_bps, amounts.discount_bps) == (0, BPS_DENOMINATOR, 50)
+    assert amounts.quote == close
     reward = usd_to_token_floor(fee_usd(3_000 * USD, 50), 9, SOL_DOWN.max())
-    assert amounts.reward_amount == min(reward, close.payout_amount)
+    assert amounts.reward_amount == amounts.discount_amount == min(reward, close.payout_amount)
     assert amounts.reward_amount + amounts.owner_amount == close.payout_amount
+    assert (amounts.insurance_amount, amounts.protocol_amount, amounts.retained_amount) == (0, 0, 0)
+    assert amounts.fee_amount == q.close_fee_amount(close, sol, SOL_DOWN)
+    with raises_program("NotLiquidatable"):
+        q.liquidation_amounts(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, 0)
 
 
 # --- quotes: rounding-direction properties -----------------------------------------------------
@@ -1583,13 +1639,17 @@ def custody_account_bytes(c: q.CustodyState) -> bytes:
                 p.max_position_size_usd,
                 p.max_long_open_interest_usd,
                 p.max_short_open_interest_usd,
+                p.min_trade_size_usd,
+                p.min_liquidity_deposit_usd,
             ),
             _u64s(
                 f.open_position_bps,
                 f.close_position_bps,
+                f.min_fee_usd,
                 f.swap_bps,
-                f.add_liquidity_bps,
-                f.remove_liquidity_bps,
+                f.liquidity_min_fee_bps,
+                f.liquidity_max_fee_bps,
+                f.liquidity_fee_k_bps,
                 f.liquidation_reward_bps,
                 f.protocol_share_bps,
             ),
@@ -1600,7 +1660,36 @@ def custody_account_bytes(c: q.CustodyState) -> bytes:
             _totals_bytes(c.longs),
             _totals_bytes(c.shorts),
             _u64s(c.ratios.target_bps, c.ratios.min_bps, c.ratios.max_bps),
+            _risk_bytes(c),
             bytes([254, 253]),
+        ]
+    )
+
+
+_PAYOFF_VARIANTS = (PayoffFn.SPOT, PayoffFn.LINEAR, PayoffFn.SQUARE, PayoffFn.SQRT)
+
+
+def _risk_bytes(c: q.CustodyState) -> bytes:
+    """Borsh layout of the risk-engine fields (liquidation .. insurance)."""
+    lp, fs, ins = c.liquidation, c.funding_state, c.insurance
+    steps = b"".join(_u64s(s.margin_fraction_bps, s.close_bps) for s in lp.steps)
+    return b"".join(
+        [
+            steps + bytes([lp.num_steps]),
+            _u64s(lp.auto_close_fee_usd, lp.insurance_fund_fraction_bps, lp.insurance_fund_cap_usd),
+            _u64s(c.funding.funding_c, c.funding.max_hourly_rate),
+            _u64s(*c.slippage.for_side(LONG), *c.slippage.for_side(SHORT)),
+            bytes([_PAYOFF_VARIANTS.index(c.payoff.kind)]),
+            _u64s(c.payoff.scale, c.payoff.max_profit_bps),
+            _i(fs.current_rate, 8) + _i(fs.long_index, 16) + _i(fs.short_index, 16),
+            _i(fs.last_update, 8),
+            _u64s(
+                ins.balance,
+                ins.total_inflow,
+                ins.total_outflow,
+                ins.bad_debt_covered_usd,
+                ins.bad_debt_uncovered_usd,
+            ),
         ]
     )
 
@@ -1615,10 +1704,25 @@ def test_custody_adapter_round_trips_through_anchorpy() -> None:
     )
     decoded = CODER.accounts.decode(custody_account_bytes(original))
     assert q.CustodyState.from_account(decoded, key=SOL_KEY) == original
+    risky = replace(
+        synthetic_custody(),
+        liquidation=TWO_STEP_LIQUIDATION,
+        funding=q.FundingParams(funding_c=100, max_hourly_rate=RATE_ONE),
+        slippage=q.SlippageParams(1, 2, 3, 4),
+        funding_state=q.FundingState(current_rate=-7, long_index=-(2**100), short_index=2**90),
+        insurance=q.InsuranceFund(1, 2, 3, 4, 5),
+    )
+    decoded = CODER.accounts.decode(custody_account_bytes(risky))
+    assert q.CustodyState.from_account(decoded, key=risky.key) == risky
 
 
 def test_position_adapter_round_trips_through_anchorpy() -> None:
-    for position in (LONG_POSITION, replace(SHORT_POSITION, borrow_index_snapshot=2**90)):
+    owed_funding = replace(SHORT_POSITION, funding_index_snapshot=-(2**90), unpaid_funding_usd=-5)
+    for position in (
+        LONG_POSITION,
+        replace(SHORT_POSITION, borrow_index_snapshot=2**90),
+        owed_funding,
+    ):
         raw = b"".join(
             [
                 account_discriminator("Position"),
@@ -1634,6 +1738,7 @@ def test_position_adapter_round_trips_through_anchorpy() -> None:
                 ),
                 _u(position.borrow_index_snapshot, 16),
                 _u(position.unpaid_borrow_fee_usd, 8),
+                _i(position.funding_index_snapshot, 16) + _i(position.unpaid_funding_usd, 8),
                 b"\x07",
             ]
         )
@@ -1654,17 +1759,17 @@ def test_oracle_adapter_and_side_names() -> None:
 
 
 def test_view_results_decode_into_the_same_dataclasses() -> None:
-    expected = q.OpenQuote(1, 2, 3, 4, 5, 6, 7)
-    decoded = CODER.types.decode("OpenQuote", _u64s(1, 2, 3, 4, 5, 6, 7))
+    expected = q.OpenQuote(*range(1, 9))
+    decoded = CODER.types.decode("OpenQuote", _u64s(*range(1, 9)))
     assert q.OpenQuote.from_decoded(decoded) == expected
-    close = q.CloseQuote(*range(1, 13))
+    close = q.CloseQuote(*range(1, 17))
     assert (
-        q.CloseQuote.from_decoded(CODER.types.decode("CloseQuote", _u64s(*range(1, 13)))) == close
+        q.CloseQuote.from_decoded(CODER.types.decode("CloseQuote", _u64s(*range(1, 17)))) == close
     )
     for cls, name, n in (
-        (q.PositionPnl, "PositionPnl", 5),
-        (q.AddLiquidityQuote, "AddLiquidityQuote", 4),
-        (q.RemoveLiquidityQuote, "RemoveLiquidityQuote", 4),
+        (q.PositionPnl, "PositionPnl", 7),
+        (q.AddLiquidityQuote, "AddLiquidityQuote", 5),
+        (q.RemoveLiquidityQuote, "RemoveLiquidityQuote", 5),
         (q.SwapQuote, "SwapQuote", 3),
         (q.AumView, "AumView", 5),
     ):
@@ -1676,3 +1781,506 @@ def test_view_results_decode_into_the_same_dataclasses() -> None:
     assert q.SwapQuote.from_decoded({"amount_out": 1, "fee_amount": 2, "value_usd": 3}) == (
         q.SwapQuote(1, 2, 3)
     )
+
+
+# --- risk engine: pure math, the Rust vectors (payoff.rs) -------------------------------------
+
+K1 = RATE_ONE  # k = 1 with 9 decimals
+
+
+def _usd_price(dollars: int) -> OraclePrice:
+    return OraclePrice(dollars, 0)
+
+
+def test_isqrt_is_exact_floor() -> None:
+    for n in (0, 1, 2, 3, 4, 15, 16, 17, 99, 100, 1 << 64, U128_MAX):
+        r = isqrt(n)
+        assert r * r <= n < (r + 1) * (r + 1), n
+    with pytest.raises(RangeError):
+        isqrt(U128_MAX + 1)
+
+
+def test_payoff_linear_square_sqrt_examples() -> None:
+    # 1·ETH at $1000 -> $1000 per unit; 3·ETH -> $3000.
+    assert payoff_price(PayoffFn.LINEAR, K1, _usd_price(1000)).to_price_9dp_floor() == 1_000 * K1
+    assert payoff_price(PayoffFn.LINEAR, 3 * K1, _usd_price(1000)).to_price_9dp_floor() == (
+        3_000 * K1
+    )
+    # 0.001·ETH² at $1000 -> $1000; at $2000 -> $4000.
+    assert payoff_price(PayoffFn.SQUARE, 1_000_000, _usd_price(1000)).price == 1_000 * K1
+    assert payoff_price(PayoffFn.SQUARE, 1_000_000, _usd_price(2000)).price == 4_000 * K1
+    # 10·√ETH at $10000 -> $1000; at $2 -> 10·1.414213562.
+    assert payoff_price(PayoffFn.SQRT, 10 * K1, _usd_price(10_000)).price == 1_000 * K1
+    assert payoff_price(PayoffFn.SQRT, 10 * K1, _usd_price(2)).price == 14_142_135_620
+
+
+def test_payoff_spot_untouched_zero_scale_and_overflow() -> None:
+    p = OraclePrice(15_025, -2)
+    out = payoff_price(PayoffFn.SPOT, 0, p)
+    assert (out.price, out.exponent) == (15_025, -2)
+    with raises_math(INVALID):
+        payoff_price(PayoffFn.SQUARE, 0, p)
+    # $200k squared with k = 1: 4e19 9-dp units > u64::MAX.
+    with raises_math(OVERFLOW):
+        payoff_price(PayoffFn.SQUARE, K1, _usd_price(200_000))
+
+
+def test_property_payoffs_are_monotonic() -> None:
+    for kind in (PayoffFn.LINEAR, PayoffFn.SQUARE, PayoffFn.SQRT):
+        values = [
+            payoff_price(kind, 1_000, _usd_price(p)).price
+            for p in (1, 2, 3, 10, 999, 1000, 1001, 50_000)
+        ]
+        assert values == sorted(values), kind
+
+
+# --- slippage.rs -------------------------------------------------------------------------------
+
+
+def test_price_impact_worked_example() -> None:
+    # A = 10 bps, B = 100 bps, size 10 % of liquidity: 10 x 0.1 + 100 x 0.01 = 2 bps.
+    impact = price_impact(100_000_000, 1_000_000_000, 10, 100)
+    assert impact == 200_000
+    assert apply_impact(1_000_000_000_000, impact, True) == 1_000_200_000_000
+    assert apply_impact(1_000_000_000_000, impact, False) == 999_800_000_000
+
+
+def test_price_impact_zero_coefficients_and_caps() -> None:
+    assert price_impact(1, 1, 0, 0) == 0
+    assert price_impact(1, 0, 1, 0) == MAX_PRICE_IMPACT
+    assert price_impact(U64_MAX, 1, 10_000, 10_000) == MAX_PRICE_IMPACT
+    assert price_impact(1, U64_MAX, 1, 0) == 1  # a tiny trade still pays one unit
+    assert price_impact(0, 1, 5, 5) == 0
+    # The impact applied is clamped to the cap.
+    assert apply_impact(10**12, RATE_ONE, False) == apply_impact(10**12, MAX_PRICE_IMPACT, False)
+
+
+def test_property_impact_monotone_and_against_the_trader() -> None:
+    for a_bps, b_bps in ((10, 100), (1, 0), (0, 7), (10_000, 10_000)):
+        impacts = [
+            price_impact(size, 1_000_000_000, a_bps, b_bps)
+            for size in (1, 10, 1_000, 1_000_000, 100_000_000, 1_000_000_000, U64_MAX)
+        ]
+        assert impacts == sorted(impacts)
+        assert all(0 < i <= MAX_PRICE_IMPACT for i in impacts)
+        for price in (1, 999, 150_250_000_000):
+            for impact in impacts:
+                assert (
+                    apply_impact(price, impact, False) <= price <= apply_impact(price, impact, True)
+                )
+
+
+# --- funding.rs --------------------------------------------------------------------------------
+
+
+def test_funding_worked_example_heavy_longs_pay_light_shorts() -> None:
+    # Longs $3000, shorts $1000, pool $100,000, C = 100: skew 2000 / (100 x 100,000) = 0.02 %/h.
+    rate = funding_rate(3_000 * USD, 1_000 * USD, 100_000 * USD, 100, RATE_ONE)
+    assert rate == 200_000
+    long_index, short_index = accrue_funding(0, 0, rate, 3_600, 3_000 * USD, 1_000 * USD)
+    # A $1000 long pays $0.20 over the hour; a $1000 short receives 3 x $0.20 = $0.60.
+    assert funding_usd(1_000 * USD, long_index, 0) == 200_000
+    assert funding_usd(1_000 * USD, short_index, 0) == -600_000
+
+
+def test_funding_heavy_shorts_pay_cap_and_off_switch() -> None:
+    rate = funding_rate(0, 5_000 * USD, 1_000 * USD, 1, 10_000_000)
+    assert rate == -10_000_000  # capped at 1 %/h
+    long_index, short_index = accrue_funding(0, 0, rate, 60, 0, 5_000 * USD)
+    assert long_index == 0  # no longs: shorts pay the pool
+    assert short_index > 0
+    assert funding_rate(10, 0, 1, 0, RATE_ONE) == 0
+    assert funding_rate(7, 7, 1, 5, RATE_ONE) == 0
+    assert funding_rate(1, 0, 0, 5, 123) == 123  # no liquidity: the cap
+    assert accrue_funding(5, -5, 0, 100, 1, 1) == (5, -5)
+    assert accrue_funding(5, -5, 9, 0, 1, 1) == (5, -5)
+
+
+def test_funding_parts_and_errors() -> None:
+    assert funding_parts(7) == (7, 0)
+    assert funding_parts(-7) == (0, 7)
+    assert funding_parts(0) == (0, 0)
+    # Rounding: a payer's share rounds up, a receiver's down.
+    assert funding_usd(1, 1, 0) == 1
+    assert funding_usd(1, -1, 0) == 0
+    with raises_math(OVERFLOW):
+        funding_usd(U64_MAX, 2**126, -(2**126))  # the index delta leaves i128
+    with raises_math(OVERFLOW):
+        funding_usd(U64_MAX, INDEX_ONE * 2**63, 0)  # the amount leaves i64
+    with raises_math(OVERFLOW):
+        funding_rate(1, 0, 0, 1, 2**63)  # the cap itself does not fit i64
+
+
+def test_property_funding_receivers_never_get_more_than_payers_pay() -> None:
+    pairs = [(3, 7), (1_000_001, 999_999), (5, 1), (123_456_789, 3)]
+    pairs += [(1 + v % 10**7, 1 + (v >> 20) % 10**7) for v in pseudo_random_u64s(40, 7)]
+    for lo, so in pairs:
+        for liquidity, elapsed in ((10 * USD, 7), (10**7 * USD, 3_600), (1, 1)):
+            rate = funding_rate(lo * USD, so * USD, liquidity, 1, RATE_ONE)
+            long_index, short_index = accrue_funding(0, 0, rate, elapsed, lo * USD, so * USD)
+            paid_by_longs = funding_usd(lo * USD, long_index, 0)
+            paid_by_shorts = funding_usd(so * USD, short_index, 0)
+            assert paid_by_longs + paid_by_shorts >= 0, (lo, so)
+            # The heavy side pays, the light side receives.
+            assert (paid_by_longs >= 0) == (lo >= so) or paid_by_longs == 0
+
+
+# --- liquidity_fee.rs --------------------------------------------------------------------------
+
+
+def test_liquidity_fee_worked_examples() -> None:
+    # min 10, max 100, K 1000, target 20 %: 20 % -> 30 % (d = 1000) pays 10 + 90 x 1000 / 2000.
+    assert liquidity_fee_bps(10, 100, 1_000, 2_000, 2_000, 3_000) == 55
+    # Larger K, slower change: K = 9000 -> 10 + ceil(90 x 1000 / 10000) = 19 bps.
+    assert liquidity_fee_bps(10, 100, 9_000, 2_000, 2_000, 3_000) == 19
+    assert liquidity_fee_bps(10, 100, 1_000, 2_000, 3_000, 2_500) == 10  # toward the target
+    assert liquidity_fee_bps(10, 100, 0, 2_000, 2_000, 2_001) == 100  # K = 0: max at once
+    assert liquidity_fee_bps(30, 30, 5, 0, 0, 10_000) == 30  # flat
+    with raises_math(INVALID):
+        liquidity_fee_bps(31, 30, 5, 0, 0, 1)
+    assert ratio_bps(1, 0) == 0
+    assert ratio_bps(1, 3) == 3_333
+
+
+def test_property_liquidity_fee_between_min_and_max_and_growing() -> None:
+    for min_bps, max_bps, k_bps in ((5, 80, 700), (0, 1_000, 0), (20, 20, 1), (1, 2, 10_000)):
+        last = min_bps
+        for after in range(2_000, 10_001, 250):
+            fee = liquidity_fee_bps(min_bps, max_bps, k_bps, 2_000, 2_000, after)
+            assert min_bps <= fee <= max_bps
+            assert fee >= last
+            last = fee
+        # Any move that gets no farther from the target pays the minimum.
+        assert liquidity_fee_bps(min_bps, max_bps, k_bps, 5_000, 9_000, 1_000) == min_bps
+
+
+# --- liquidation_steps.rs ----------------------------------------------------------------------
+
+TWO_STEPS = (Step(10_000, 5_000), Step(5_000, 10_000))
+
+
+def test_ladder_validation() -> None:
+    assert steps_are_valid(TWO_STEPS)
+    assert steps_are_valid([Step(10_000, 10_000)])
+    assert not steps_are_valid([])
+    assert not steps_are_valid([Step(9_000, 10_000)])
+    assert not steps_are_valid([Step(10_000, 5_000)])
+    assert not steps_are_valid([TWO_STEPS[0], Step(10_000, 10_000)])  # fraction not falling
+    assert not steps_are_valid([Step(10_000, 10_000), Step(1, 5_000)])  # close shrinking
+    assert not steps_are_valid([TWO_STEPS[0]] * 5)
+    assert not steps_are_valid([Step(10_000, 10_000), Step(0, 10_000)])  # zero fraction
+
+
+def test_steps_walk_down_with_the_margin() -> None:
+    # Size $1000, MMR 100 bps: step 0 below $10, step 1 below $5.
+    size = 1_000_000_000
+    assert liquidation_step(10_000_000, size, 100, TWO_STEPS) is None
+    assert liquidation_step(9_999_999, size, 100, TWO_STEPS) == 0
+    assert liquidation_step(5_000_000, size, 100, TWO_STEPS) == 0
+    assert liquidation_step(4_999_999, size, 100, TWO_STEPS) == 1
+    assert liquidation_step(-1, size, 100, TWO_STEPS) == 1
+    assert step_threshold_usd(size, 100, TWO_STEPS[1]) == 5_000_000
+
+
+def test_one_step_matches_the_plain_threshold() -> None:
+    one = [Step(10_000, 10_000)]
+    for margin, size in ((3_999, 1_000_000), (4_000, 1_000_000), (0, 1), (-5, 7), (399, 100_000)):
+        threshold = maintenance_margin_usd(size, 40)
+        assert (liquidation_step(margin, size, 40, one) is not None) == (margin < threshold)
+
+
+def test_discount_grows_to_the_full_value() -> None:
+    assert step_discount_bps(100, 0, 2) == 50
+    assert step_discount_bps(100, 1, 2) == 100
+    assert step_discount_bps(100, 0, 1) == 100
+    assert step_discount_bps(100, 0, 3) == 34
+    with raises_math(INVALID):
+        step_discount_bps(100, 2, 2)
+    with raises_math(INVALID):
+        step_discount_bps(100, 0, 0)
+
+
+def test_discount_split_respects_the_cap() -> None:
+    assert split_discount(1_000, 2_000, U64_MAX) == DiscountSplit(800, 200, 0)
+    assert split_discount(1_000, 2_000, 50) == DiscountSplit(800, 50, 150)
+    assert split_discount(1_000, 0, 50) == DiscountSplit(1_000, 0, 0)
+    with raises_math(INVALID):
+        split_discount(1, 10_001, 0)
+
+
+def test_property_discount_split_sums_and_deeper_steps_never_discount_less() -> None:
+    for discount in SAMPLE_U64S[:20]:
+        for fraction in (0, 1, 2_000, 9_999, 10_000):
+            for room in (0, 1, 10**6, U64_MAX):
+                split = split_discount(discount, fraction, room)
+                assert split.liquidator + split.insurance + split.protocol == discount
+                assert split.insurance <= room
+    for count in range(1, MAX_STEPS + 1):
+        discounts = [step_discount_bps(77, i, count) for i in range(count)]
+        assert discounts == sorted(discounts)
+        assert discounts[-1] == 77
+
+
+# --- risk engine through the quotes ------------------------------------------------------------
+
+TWO_STEP_LIQUIDATION = q.LiquidationParams(
+    steps=(Step(10_000, 5_000), Step(5_000, 10_000), Step(), Step()),
+    num_steps=2,
+    auto_close_fee_usd=2 * USD,
+    insurance_fund_fraction_bps=2_000,
+    insurance_fund_cap_usd=50 * USD,
+)
+ETH_SQUARED = "ETH2"
+ETH_1000 = q.Prices.of(1_000_00, -2, ema=999_00)  # oracle ETH $1000.00 / EMA $999.00
+
+
+def synthetic_custody() -> q.CustodyState:
+    """An "ETH²" payoff market: 0.001·ETH², profits capped at 2x size, stable collateral."""
+    return q.CustodyState(
+        decimals=9,
+        pricing=PRICING_250X,
+        fees=FEES,
+        payoff=q.PayoffParams(kind=PayoffFn.SQUARE, scale=1_000_000, max_profit_bps=20_000),
+        key=ETH_SQUARED,
+    )
+
+
+def test_payoff_market_prices_and_collateral() -> None:
+    eth2 = synthetic_custody()
+    prices = q.custody_prices(eth2, ETH_1000)
+    # $1000² x 0.001 = $1000 per unit; EMA $999² x 0.001 = $998.001.
+    assert prices == q.Prices.of(1_000 * K1, -9, ema=998_001_000_000)
+    assert q.custody_prices(sol_custody(), SOL_PRICES) is SOL_PRICES
+    oracle = q.CustomOracleState(price=1_000_00, expo=-2, conf=0, ema=999_00, publish_time=T0)
+    assert q.read_custody_prices(eth2, oracle, T0) == prices
+    usdc = usdc_custody()
+    for side in (LONG, SHORT):
+        q.check_side(side, eth2, usdc)  # a stable on both sides
+        with raises_program("InvalidPayoffCollateral"):
+            q.check_side(side, eth2, sol_custody())
+    # Both sides lock max_profit_bps of size in the stable custody: 2 x $500 = $1000.
+    quote = q.quote_open(LONG, eth2, prices, usdc, USDC_PRICES, 100 * USD, 500 * USD, 0)
+    assert quote.locked_amount == usd_to_token_ceil(1_000 * USD, 6, USDC_PRICES.min())
+    assert quote.entry_price == 1_000 * K1
+    for fn in (
+        lambda: q.quote_add_liquidity([q.PricedCustody(eth2, prices)], ETH_SQUARED, 0, 10**9),
+        lambda: q.quote_remove_liquidity([q.PricedCustody(eth2, prices)], ETH_SQUARED, 1, 1),
+        lambda: q.quote_swap(eth2, prices, usdc, USDC_PRICES, 10**9),
+        lambda: q.quote_swap(usdc, USDC_PRICES, eth2, prices, 10**6),
+    ):
+        with raises_program("SyntheticCustody"):
+            fn()
+
+
+def test_min_fee_min_trade_size_and_impact_in_quotes() -> None:
+    sol = replace(
+        sol_custody(),
+        fees=replace(FEES, min_fee_usd=5 * USD),
+        pricing=replace(PRICING_250X, min_trade_size_usd=50 * USD),
+        slippage=q.SlippageParams(long_a_bps=10, long_b_bps=100, short_a_bps=20, short_b_bps=0),
+    )
+    aum = 30_000 * USD
+    with raises_program("TradeTooSmall"):
+        q.quote_open(LONG, sol, SOL_PRICES, sol, SOL_PRICES, 10**9, 49 * USD, aum)
+    with pytest.raises(ValueError, match="pool_aum_usd"):
+        q.quote_open(LONG, sol, SOL_PRICES, sol, SOL_PRICES, 10**9, 3_000 * USD)
+    quote = q.quote_open(LONG, sol, SOL_PRICES, sol, SOL_PRICES, 10**9, 3_000 * USD, aum)
+    # 10 % of the pool: 10 x 0.1 + 100 x 0.01 = 2 bps above the high price, rounded up.
+    assert quote.price_impact == 200_000
+    assert quote.entry_price == apply_impact(150_250_000_000, 200_000, True)
+    assert quote.fee_usd == 5 * USD  # 10 bps of $3000 is $3: the minimum applies
+    close = q.quote_close(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, BPS_DENOMINATOR, aum)
+    assert close.price_impact == 200_000
+    assert close.exit_price == apply_impact(180_000_000_000, 200_000, False)
+    assert close.close_fee_usd == 5 * USD
+    # A short sells on open (price down) and buys on close (price up).
+    short = q.quote_open(
+        SHORT, sol, SOL_PRICES, usdc_custody(), USDC_PRICES, 500 * USD, 3_000 * USD, aum
+    )
+    assert short.entry_price == apply_impact(149_800_000_000, 200_000, False)  # 20 bps x 0.1
+
+
+def _funded_custody() -> q.CustodyState:
+    """SOL with $10,000 of longs against $5,000 of shorts and funding on (C = 10)."""
+    return replace(
+        sol_custody(),
+        funding=q.FundingParams(funding_c=10, max_hourly_rate=RATE_ONE),
+        funding_state=q.FundingState(current_rate=0, last_update=T0),
+    )
+
+
+def test_custody_funding_accrual_and_position_funding() -> None:
+    aum = 100_000 * USD
+    sol = q.accrue_funding(_funded_custody(), T0, aum)
+    # skew $5000 / (10 x $100,000) = 0.5 %/h, set for what follows; nothing accrued yet.
+    assert sol.funding_state == q.FundingState(current_rate=5_000_000, last_update=T0)
+    later = q.accrue_funding(sol, T0 + 3_600, aum)
+    assert later.funding_state.long_index == 5_000_000 * 3_600
+    assert later.funding_state.short_index == -2 * 5_000_000 * 3_600
+    assert q.funding_index(later, LONG) == later.funding_state.long_index
+    # The $3000 long pays 0.5 % = $15; the $5000 short receives 1 % = $50.
+    assert q.position_funding_usd(LONG_POSITION, later) == 15 * USD
+    assert q.position_funding_usd(SHORT_POSITION, later) == -50 * USD
+    # Accruing twice in one second changes nothing; the first accrual only starts the clock.
+    assert q.accrue_funding(later, T0 + 3_600, aum) == later
+    fresh = replace(later, funding_state=replace(later.funding_state, last_update=0))
+    assert q.accrue_funding(fresh, T0, aum).funding_state.long_index == 5_000_000 * 3_600
+
+
+def test_close_settles_funding_shares() -> None:
+    sol = q.accrue_funding(q.accrue_funding(_funded_custody(), T0, 0), T0 + 3_600, 0)
+    # No liquidity: the rate is the cap (100 %/h), the long owes $3000, the short receives.
+    owed = q.position_funding_usd(LONG_POSITION, sol)
+    assert owed == 3_000 * USD
+    full = q.quote_close(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, BPS_DENOMINATOR)
+    assert (full.funding_paid_usd, full.funding_received_usd) == (owed, 0)
+    assert full.bad_debt_usd > 0  # more funding than collateral + profit
+    half = q.quote_close(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, 3_333)
+    assert half.funding_paid_usd == split_bps_ceil(owed, 3_333).closed
+    assert q.funding_after(LONG_POSITION, sol, half) == owed - half.funding_paid_usd
+    rest = q.close_position_remainder(LONG_POSITION, half, sol)
+    assert rest.funding_index_snapshot == sol.funding_state.long_index
+    assert rest.unpaid_funding_usd == owed - half.funding_paid_usd
+    assert q.position_funding_usd(rest, sol) == rest.unpaid_funding_usd  # nothing lost
+    short_custody = replace(usdc_custody())
+    received = q.quote_close(SHORT_POSITION, sol, SOL_DOWN, short_custody, USDC_PRICES, 3_333)
+    short_owed = q.position_funding_usd(SHORT_POSITION, sol)
+    assert short_owed < 0
+    assert received.funding_received_usd == split_bps_floor(-short_owed, 3_333).closed
+    assert received.funding_paid_usd == 0
+
+
+def test_pnl_and_liquidation_price_count_funding() -> None:
+    sol = replace(
+        _funded_custody(),
+        funding_state=q.FundingState(current_rate=1_000_000, last_update=T0),
+    )
+    now = T0 + 3_600
+    pnl = q.get_pnl(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, now, 100_000 * USD)
+    assert (pnl.funding_paid_usd, pnl.funding_received_usd) == (3 * USD, 0)  # 0.1 % of $3000
+    plain = q.get_liquidation_price(
+        LONG_POSITION, sol_custody(), SOL_UP, sol_custody(), SOL_UP, now
+    )
+    with_funding = q.get_liquidation_price(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, now, 0)
+    assert with_funding > plain  # paying funding brings a long's liquidation closer
+
+
+def test_lp_fee_rises_away_from_the_target() -> None:
+    curve = replace(
+        FEES, liquidity_min_fee_bps=5, liquidity_max_fee_bps=100, liquidity_fee_k_bps=500
+    )
+    sol = replace(sol_custody(), fees=curve)
+    custodies = [q.PricedCustody(sol, SOL_PRICES), q.PricedCustody(usdc_custody(), USDC_PRICES)]
+    # SOL is ~43 % of the pool against a 50 % target: a small deposit moves toward it.
+    small = q.quote_add_liquidity(custodies, SOL_KEY, 300_000 * USD, 10**9)
+    assert small.fee_bps == 5
+    big = q.quote_add_liquidity(custodies, SOL_KEY, 300_000 * USD, 2_000 * 10**9)
+    value = custody_value_usd(sol.assets.owned, 9, SOL_PRICES.spot, SOL_PRICES.ema, Valuation.HIGH)
+    gross = custody_value_usd(2_000 * 10**9, 9, SOL_PRICES.spot, SOL_PRICES.ema, Valuation.LOW)
+    assert big.fee_bps == q.custody_liquidity_fee_bps(sol, value, big.aum_usd, gross, adding=True)
+    assert 5 < big.fee_bps < 100
+    assert big.fee_amount == fee_tokens(2_000 * 10**9, big.fee_bps)
+    # Withdrawing SOL moves it away from the target too.
+    out = q.quote_remove_liquidity(custodies, SOL_KEY, 300_000 * USD, 50_000 * USD)
+    assert 5 < out.fee_bps < 100
+    tiny = replace(sol, pricing=replace(PRICING_250X, min_liquidity_deposit_usd=200 * USD))
+    with raises_program("DepositTooSmall"):
+        q.quote_add_liquidity([q.PricedCustody(tiny, SOL_PRICES)], SOL_KEY, 0, 10**9)
+
+
+def _two_step_sol(insurance_balance: int = 0) -> q.CustodyState:
+    return replace(
+        sol_custody(),
+        liquidation=TWO_STEP_LIQUIDATION,
+        insurance=q.InsuranceFund(balance=insurance_balance),
+    )
+
+
+def test_two_step_ladder_partial_then_full() -> None:
+    sol = _two_step_sol()
+    # Margin just under the maintenance margin but above half of it: step 0 closes 50 %.
+    position = replace(LONG_POSITION, unpaid_borrow_fee_usd=0, borrow_index_snapshot=4_444_441_200)
+    mmr = q.maintenance_margin_bps(sol)
+    prices = q.Prices.of(13_600_000_000, -8)  # $136: margin ~$9 of $12
+    step = q.position_liquidation_step(position, sol, prices, sol, prices)
+    assert step == 0
+    a = q.liquidation_amounts(position, sol, prices, sol, prices, 0)
+    assert (a.close_bps, a.discount_bps, a.full) == (5_000, 25, False)
+    assert a.quote.auto_close_fee_usd == 2 * USD
+    assert a.owner_amount == 0
+    assert a.retained_amount == a.quote.payout_amount - a.discount_amount
+    assert a.reward_amount + a.insurance_amount + a.protocol_amount == a.discount_amount
+    assert a.insurance_amount == mul_div_floor_u64(a.discount_amount, 2_000, BPS_DENOMINATOR)
+    result = q.liquidate(position, sol, prices, sol, prices, T0, 0)
+    rest = result.position
+    assert rest is not None
+    assert rest.size_usd == position.size_usd - a.quote.size_usd
+    assert rest.collateral_amount == (
+        position.collateral_amount - a.quote.collateral_amount + a.retained_amount
+    )
+    assert result.custody is result.collateral_custody  # a long: one account
+    assert result.custody.insurance.balance == a.insurance_amount
+    assert result.custody.longs.size_usd == sol.longs.size_usd - a.quote.size_usd
+    # Deep below: the last step closes everything with the full discount.
+    deep = q.Prices.of(13_550_000_000, -8)  # $135.50: margin ~$4 < $6
+    assert q.position_liquidation_step(position, sol, deep, sol, deep) == 1
+    final = q.liquidate(position, sol, deep, sol, deep, T0, 0)
+    assert final.position is None
+    assert final.amounts.discount_bps == 50
+    assert final.amounts.retained_amount == 0
+    assert (
+        final.amounts.owner_amount
+        == final.amounts.quote.payout_amount - final.amounts.discount_amount
+    )
+    assert mmr == 40
+
+
+def test_insurance_cap_room_and_bad_debt_cover() -> None:
+    sol = _two_step_sol(insurance_balance=10**8)  # 0.1 SOL
+    room = q.insurance_room(sol, SOL_PRICES)
+    value = token_to_usd_ceil(10**8, 9, SOL_PRICES.max())
+    assert room == usd_to_token_floor(50 * USD - value, 9, SOL_PRICES.max())
+    full = replace(sol, insurance=q.InsuranceFund(balance=10**9))  # $150 > the $50 cap
+    assert q.insurance_room(full, SOL_PRICES) == 0
+    covered, moved = q.cover_bad_debt(sol, 10 * USD, SOL_PRICES)
+    assert moved == usd_to_token_ceil(10 * USD, 9, SOL_PRICES.min())
+    assert covered.insurance.bad_debt_covered_usd == 10 * USD
+    assert covered.assets.owned == sol.assets.owned + moved
+    short, moved = q.cover_bad_debt(sol, 1_000 * USD, SOL_PRICES)  # more than the fund holds
+    assert moved == 10**8
+    assert short.insurance.balance == 0
+    covered_usd = token_to_usd_floor(10**8, 9, SOL_PRICES.min())
+    assert short.insurance.bad_debt_covered_usd == covered_usd
+    assert short.insurance.bad_debt_uncovered_usd == 1_000 * USD - covered_usd
+    assert q.cover_bad_debt(sol, 0, SOL_PRICES) == (sol, 0)
+    grown = q.add_to_insurance(sol, 5)
+    assert (grown.insurance.balance, grown.insurance.total_inflow) == (10**8 + 5, 5)
+
+
+def test_close_position_settlement_covers_bad_debt_from_the_fund() -> None:
+    sol, usdc = sol_custody(), replace(usdc_custody(), insurance=q.InsuranceFund(balance=10**8))
+    result = q.close_position(
+        SHORT_POSITION, sol, SOL_UP, usdc, USDC_PRICES, T0, BPS_DENOMINATOR, 0
+    )
+    assert result.position is None
+    assert result.quote.bad_debt_usd > 0
+    assert result.covered_amount == min(
+        10**8, usd_to_token_ceil(result.quote.bad_debt_usd, 6, USDC_PRICES.min())
+    )
+    assert result.collateral_custody.insurance.balance == 10**8 - result.covered_amount
+    assert result.custody.shorts.open_positions == 0
+    with raises_program("TradeTooSmall"):  # a partial close may not leave a dust position
+        q.close_position(
+            SHORT_POSITION,
+            replace(sol, pricing=replace(PRICING_250X, min_trade_size_usd=4_000 * USD)),
+            SOL_DOWN,
+            usdc,
+            USDC_PRICES,
+            T0,
+            5_000,
+            0,
+        )
+    with raises_program("PriceLimitExceeded"):
+        q.close_position(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, T0, 5_000, 0, price_limit=10**15)
+    half = q.close_position(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, T0, 5_000, 0)
+    assert half.position == q.close_position_remainder(LONG_POSITION, half.quote, half.custody)
