@@ -920,22 +920,12 @@ def require_tokens(custody: CustodyState) -> None:
 def accrue_funding(custody: CustodyState, now: int, pool_aum_usd: int) -> CustodyState:
     """``Custody::accrue_funding(now, pool_aum_usd)``, returning the updated custody.
 
-    The indices advance at the rate stored by the previous accrual (nothing on the first one,
-    ``last_update == 0``); then the rate is reset from the current open interest and
-    ``pool_aum_usd`` (the ``Pool`` account's stored AUM).
+    Every instruction that changes open interest accrues first, so the rate from the current
+    open interest and ``pool_aum_usd`` (the ``Pool`` account's stored AUM) is the one that held
+    over the whole elapsed period; it is also stored as ``current_rate``. The first accrual
+    (``last_update == 0``) only starts the clock; idempotent within one timestamp.
     """
     check_i64(now)
-    state = custody.funding_state
-    long_index, short_index = state.long_index, state.short_index
-    if state.last_update != 0 and now > state.last_update:
-        long_index, short_index = math_accrue_funding(
-            long_index,
-            short_index,
-            state.current_rate,
-            now - state.last_update,
-            custody.longs.size_usd,
-            custody.shorts.size_usd,
-        )
     rate = funding_rate(
         custody.longs.size_usd,
         custody.shorts.size_usd,
@@ -943,6 +933,17 @@ def accrue_funding(custody: CustodyState, now: int, pool_aum_usd: int) -> Custod
         custody.funding.funding_c,
         custody.funding.max_hourly_rate,
     )
+    state = custody.funding_state
+    long_index, short_index = state.long_index, state.short_index
+    if state.last_update != 0 and now > state.last_update:
+        long_index, short_index = math_accrue_funding(
+            long_index,
+            short_index,
+            rate,
+            now - state.last_update,
+            custody.longs.size_usd,
+            custody.shorts.size_usd,
+        )
     new_state = FundingState(
         current_rate=rate,
         long_index=long_index,
@@ -1815,8 +1816,10 @@ def get_entry_price_and_fee(
 def _position_view(
     custody: CustodyState, collateral_custody: CustodyState, now: int, pool_aum_usd: int | None
 ) -> tuple[CustodyState, CustodyState]:
-    """``PositionView::load``: borrow and funding accrued to ``now`` on copies. The AUM only
-    sets the next funding rate there, which no view reads, so ``None`` is harmless."""
+    """``PositionView::load``: borrow and funding accrued to ``now`` on copies. The funding
+    rate depends on the pool AUM, so ``None`` is accepted only with funding off."""
+    if pool_aum_usd is None and custody.funding.funding_c != 0:
+        raise ValueError("pool_aum_usd is required: the custody has funding on")
     return load_position_custodies(custody, collateral_custody, now, pool_aum_usd or 0)
 
 

@@ -2151,13 +2151,13 @@ def test_close_settles_funding_shares() -> None:
 
 
 def test_pnl_and_liquidation_price_count_funding() -> None:
-    sol = replace(
-        _funded_custody(),
-        funding_state=q.FundingState(current_rate=1_000_000, last_update=T0),
-    )
+    """Views accrue funding over the elapsed time at the rate of the current open interest."""
+    sol = _funded_custody()
     now = T0 + 3_600
     pnl = q.get_pnl(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, now, 100_000 * USD)
-    assert (pnl.funding_paid_usd, pnl.funding_received_usd) == (3 * USD, 0)  # 0.1 % of $3000
+    assert (pnl.funding_paid_usd, pnl.funding_received_usd) == (15 * USD, 0)  # 0.5 % of $3000
+    with pytest.raises(ValueError, match="pool_aum_usd"):
+        q.get_pnl(LONG_POSITION, sol, SOL_UP, sol, SOL_UP, now)
     plain = q.get_liquidation_price(
         LONG_POSITION, sol_custody(), SOL_UP, sol_custody(), SOL_UP, now
     )
