@@ -248,6 +248,8 @@ __all__ = [
     "quote_swap",
     "read_custody_prices",
     "read_custom_oracle",
+    "refresh_borrow_rate",
+    "refresh_funding_rate",
     "remove_from_book",
     "require_tokens",
     "settle_close",
@@ -953,6 +955,30 @@ def accrue_funding(custody: CustodyState, now: int, pool_aum_usd: int) -> Custod
     return dataclasses.replace(custody, funding_state=new_state)
 
 
+def refresh_funding_rate(custody: CustodyState, pool_aum_usd: int) -> CustodyState:
+    """``Custody::refresh_funding_rate``: the displayed rate from the open interest after a
+    change to the book."""
+    f = custody.funding
+    rate = funding_rate(
+        custody.longs.size_usd,
+        custody.shorts.size_usd,
+        pool_aum_usd,
+        f.funding_c,
+        f.max_hourly_rate,
+    )
+    return dataclasses.replace(
+        custody, funding_state=dataclasses.replace(custody.funding_state, current_rate=rate)
+    )
+
+
+def refresh_borrow_rate(custody: CustodyState) -> CustodyState:
+    """``Custody::refresh_borrow_rate``: the displayed rate from the utilization after a
+    change."""
+    rate = custody_hourly_borrow_rate(custody)
+    state = dataclasses.replace(custody.borrow_state, current_rate=rate)
+    return dataclasses.replace(custody, borrow_state=state)
+
+
 def funding_index(custody: CustodyState, side: Side) -> int:
     """``Custody::funding_index``: the side's cumulative funding index."""
     state = custody.funding_state
@@ -1408,6 +1434,8 @@ def close_position(
         collateral_custody, q.collateral_amount, q.locked_amount, q.payout_amount, fee_amount
     )
     settled, covered = cover_bad_debt(settled, q.bad_debt_usd, collateral_prices)
+    # The displayed rates follow the utilization and open interest after the close.
+    settled = refresh_borrow_rate(settled)
     book = settled if same else custody
     book = remove_from_book(
         book,
@@ -1418,6 +1446,7 @@ def close_position(
         q.collateral_usd,
         full,
     )
+    book = refresh_funding_rate(book, pool_aum_usd)
     return ClosePositionResult(
         quote=q,
         fee_amount=fee_amount,
@@ -1591,6 +1620,7 @@ def liquidate(
     cc, covered = cover_bad_debt(
         dataclasses.replace(cc, assets=cc_assets), q.bad_debt_usd, collateral_prices
     )
+    cc = refresh_borrow_rate(cc)
     book = cc if same else custody
     book = remove_from_book(
         book,
@@ -1605,7 +1635,7 @@ def liquidate(
     totals = dataclasses.replace(
         totals, collateral_usd=_checked_add(totals.collateral_usd, a.retained_usd)
     )
-    book = book.with_totals(position.side, totals)
+    book = refresh_funding_rate(book.with_totals(position.side, totals), pool_aum_usd)
     cc = book if same else cc
     remainder = None
     if not a.full:
