@@ -8,6 +8,7 @@ checked against the Python mirror as well."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -456,8 +457,13 @@ async def test_liquidation_settles_as_mirrored(env: PoolEnv) -> None:
     assert a.discount_amount > 0
     assert a.insurance_amount > 0
     after, _ = await market_inputs(env, market)
-    for part in ("assets", "insurance", "longs", "funding_state", "borrow_state"):
+    for part in ("assets", "insurance", "longs"):
         assert getattr(after.custody, part) == getattr(result.custody, part), part
+    # The indices are exact; ``current_rate`` is display-only (refreshed after the book change).
+    display_only = {"current_rate": 0}
+    for part in ("funding_state", "borrow_state"):
+        observed_state = replace(getattr(after.custody, part), **display_only)
+        assert observed_state == replace(getattr(result.custody, part), **display_only), part
     if result.position is None:
         assert a.step == 1
     else:
