@@ -1506,8 +1506,14 @@ def liquidation_amounts(
     ladder = custody.liquidation.ladder()
     close_bps = ladder[step].close_bps
     discount_bps = step_discount_bps(custody.fees.liquidation_reward_bps, step, len(ladder))
-    auto_close_fee = custody.liquidation.auto_close_fee_usd
-    q = quote_close(position, *inputs, close_bps, pool_aum_usd, auto_close_fee)
+    # The flat auto-close fee is capped at what the slice has left (never into bad debt).
+    slice_quote = quote_close(position, *inputs, close_bps, pool_aum_usd, 0)
+    auto_close_fee = min(custody.liquidation.auto_close_fee_usd, slice_quote.payout_usd)
+    q = (
+        quote_close(position, *inputs, close_bps, pool_aum_usd, auto_close_fee)
+        if auto_close_fee
+        else slice_quote
+    )
     decimals = collateral_custody.decimals
     fee_amount = close_fee_amount(q, collateral_custody, collateral_prices)
     discount_usd = fee_usd(q.size_usd, discount_bps)

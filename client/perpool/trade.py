@@ -36,6 +36,13 @@ class Market:
     def short(cls, pool_name: str, mint: Pubkey, stable_mint: Pubkey) -> Market:
         return cls(pool_name, mint, stable_mint, SHORT)
 
+    @classmethod
+    def payoff(cls, pool_name: str, mint: Pubkey, stable_mint: Pubkey, side: str) -> Market:
+        """A side of a synthetic payoff market: both sides post collateral in a stable."""
+        if side not in (LONG, SHORT):
+            raise ValueError(f"side must be {LONG!r} or {SHORT!r}, not {side!r}")
+        return cls(pool_name, mint, stable_mint, side)
+
 
 def side_arg(client: PerpoolClient, side: str) -> object:
     side_type = client.program.type["Side"]
@@ -316,6 +323,15 @@ async def accrue_borrow(client: PerpoolClient, pool_name: str, mint: Pubkey) -> 
     keys = client.custody_keys(pool_name, mint)
     ix = client.ix("accrue_borrow", accounts={"pool": keys.pool, "custody": keys.custody})
     return await client.send([ix])
+
+
+def update_funding_ix(client: PerpoolClient, pool_name: str, mint: Pubkey) -> Instruction:
+    keys = client.custody_keys(pool_name, mint)
+    return client.ix("update_funding", accounts={"pool": keys.pool, "custody": keys.custody})
+
+
+async def update_funding(client: PerpoolClient, pool_name: str, mint: Pubkey) -> Signature:
+    return await client.send([update_funding_ix(client, pool_name, mint)])
 
 
 async def update_pool_aum(client: PerpoolClient, pool_name: str) -> Signature:

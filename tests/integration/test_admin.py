@@ -271,6 +271,58 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("liquidity fee K above 100%", {"liquidity_fee_k_bps": BPS + 1}, "InvalidFeeConfig"),
     ("minimum fee above $100", {"min_fee_usd": 100 * USD + 1}, "InvalidFeeConfig"),
     ("protocol share above 100%", {"protocol_share_bps": BPS + 1}, "InvalidFeeConfig"),
+    (
+        "first liquidation step not at the maintenance margin",
+        {"liquidation_steps": ((9_000, BPS),)},
+        "InvalidLiquidationConfig",
+    ),
+    (
+        "last liquidation step does not close everything",
+        {"liquidation_steps": ((BPS, 5_000),)},
+        "InvalidLiquidationConfig",
+    ),
+    (
+        "liquidation steps not falling",
+        {"liquidation_steps": ((BPS, 5_000), (BPS, BPS))},
+        "InvalidLiquidationConfig",
+    ),
+    (
+        "liquidation close fractions shrinking",
+        {"liquidation_steps": ((BPS, BPS), (5_000, 5_000))},
+        "InvalidLiquidationConfig",
+    ),
+    (
+        "insurance fraction above 100%",
+        {"insurance_fund_fraction_bps": BPS + 1},
+        "InvalidLiquidationConfig",
+    ),
+    (
+        "auto-close fee above $1000",
+        {"auto_close_fee_usd": 1_000 * USD + 1},
+        "InvalidLiquidationConfig",
+    ),
+    (
+        "funding C above a million hours",
+        {"funding_c": 1_000_001, "max_funding_rate": 1},
+        "InvalidFundingConfig",
+    ),
+    (
+        "funding on with no rate cap",
+        {"funding_c": 10, "max_funding_rate": 0},
+        "InvalidFundingConfig",
+    ),
+    (
+        "max funding above 10% per hour",
+        {"max_funding_rate": RATE_ONE // 10 + 1},
+        "InvalidFundingConfig",
+    ),
+    ("slippage coefficient above 100%", {"long_b_bps": BPS + 1}, "InvalidSlippageConfig"),
+    ("short slippage coefficient above 100%", {"short_a_bps": BPS + 1}, "InvalidSlippageConfig"),
+    (
+        "payoff changed after creation",
+        {"payoff": "linear", "payoff_scale": RATE_ONE, "max_profit_bps": BPS},
+        "InvalidPayoffConfig",
+    ),
     ("optimal utilization zero", {"optimal_utilization": 0}, "InvalidBorrowRateConfig"),
     (
         "optimal utilization above 100%",
@@ -320,6 +372,17 @@ async def test_custody_config_at_the_bounds_is_accepted(env: PoolEnv) -> None:
         "max_bps": 5_000,
         "max_price_error_bps": BPS,
         "max_price_age_sec": 86_400,
+        "liquidity_min_fee_bps": 1_000,
+        "liquidity_max_fee_bps": 1_000,
+        "liquidity_fee_k_bps": BPS,
+        "min_fee_usd": 100 * USD,
+        "liquidation_steps": ((BPS, 2_500), (7_500, 5_000), (5_000, 5_000), (1, BPS)),
+        "insurance_fund_fraction_bps": BPS,
+        "auto_close_fee_usd": 1_000 * USD,
+        "funding_c": 1_000_000,
+        "max_funding_rate": RATE_ONE // 10,
+        "long_a_bps": BPS,
+        "short_b_bps": BPS,
     }
     await env.client.set_custody_config(
         env.pool, env.mint("SOL"), env.config("SOL", **edge), env.admin, env.approvers
@@ -327,6 +390,9 @@ async def test_custody_config_at_the_bounds_is_accepted(env: PoolEnv) -> None:
     custody = await env.custody("SOL")
     assert custody.pricing.max_leverage == 1_000 * BPS
     assert custody.oracle.max_price_age_sec == 86_400
+    assert custody.liquidation.num_steps == 4
+    assert custody.liquidation.steps[3].margin_fraction_bps == 1
+    assert custody.funding.funding_c == 1_000_000
     await env.configure("SOL", **BASE)
     assert (await env.custody("SOL")).pricing.max_leverage == 250 * BPS
 
@@ -702,7 +768,9 @@ async def test_withdraw_protocol_fees(env: PoolEnv) -> None:
         )
         sol_in = await env.fund(depositor.pubkey(), "SOL", 10 * 10**9)
         before = (await env.custody("USDC")).assets.protocol_fees
-        quote = await views.swap_amount_and_fees(client, env.pool, env.mint("SOL"), usdc, 10 * 10**9)
+        quote = await views.swap_amount_and_fees(
+            client, env.pool, env.mint("SOL"), usdc, 10 * 10**9
+        )
         assert quote.fee_amount > 0
         await trade.swap(
             client,

@@ -51,8 +51,8 @@ from trade_support import (
     without_signer,
 )
 
+from perpool import pda, trade, views
 from perpool import quotes as q
-from perpool import trade, views
 from perpool.localnet import LocalnetProcess
 from perpool.math import Side
 from perpool.trade import (
@@ -886,6 +886,7 @@ async def test_python_quotes_equal_program_views(env: PoolEnv) -> None:
     pos = q.PositionState.from_account(await position(pool, market, owner.key))
     custody_key = pool.client.custody_keys(pool.pool, pool.mint("SOL")).custody
     custody_before = await pool.client.fetch("Custody", custody_key)
+    aum = (await pool.client.fetch("Pool", pda.pool(pool.pool))).aum_usd
     oracle = q.CustomOracleState.from_account(
         await pool.client.fetch(
             "CustomOracle", pool.client.custody_keys(pool.pool, pool.mint("SOL")).oracle
@@ -902,8 +903,7 @@ async def test_python_quotes_equal_program_views(env: PoolEnv) -> None:
     at = await block_time(pool, signature)
     custody = q.CustodyState.from_account(custody_before, key=custody_key)
     prices = q.read_custom_oracle(oracle, custody.oracle, at)
-    quote = q.get_exit_price_and_fee(pos, custody, prices, custody, prices, at, BPS)
-    split = q.liquidation_amounts(pos, custody, q.accrue_borrow(custody, at), prices, quote)
+    split = q.liquidate(pos, custody, prices, custody, prices, at, aum).amounts
     (event,) = [e.data for e in await events(pool, signature) if e.name == "PositionLiquidated"]
     assert (event.reward_amount, event.owner_amount) == (split.reward_amount, split.owner_amount)
     assert await pool.balance(liquidator.accounts["SOL"]) == split.reward_amount

@@ -145,7 +145,8 @@ pub fn handle_add_liquidity<'info>(
     custody.stats.volume_add_liquidity_usd = custody.stats.volume_add_liquidity_usd.saturating_add(quote.deposit_usd);
     custody.stats.fees_add_liquidity_usd = custody.stats.fees_add_liquidity_usd.saturating_add(fee_usd);
     let pool = &mut ctx.accounts.pool;
-    pool.aum_usd = quote.aum_usd.checked_add(quote.deposit_usd).ok_or(PerpoolError::MathOverflow)?;
+    // The fee stays in the pool, so it counts toward the recorded AUM too.
+    pool.aum_usd = quote.aum_usd.checked_add(quote.deposit_usd).and_then(|a| a.checked_add(fee_usd)).ok_or(PerpoolError::MathOverflow)?;
     pool.aum_updated_at = now;
     emit!(LiquidityAdded {
         owner: ctx.accounts.owner.key(),

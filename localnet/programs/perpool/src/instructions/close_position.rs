@@ -116,6 +116,7 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         if q.bad_debt_usd > 0 {
             emit!(InsuranceFundChanged { custody: collateral_custody_key, inflow: 0, outflow: covered, balance: cc.insurance.balance, bad_debt_usd: q.bad_debt_usd });
         }
+        cc.refresh_borrow_rate()?;
     }
     {
         let c: &mut Custody = &mut ctx.accounts.custody;
@@ -123,6 +124,7 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
         c.stats.volume_close_position_usd = c.stats.volume_close_position_usd.saturating_add(q.size_usd);
         c.stats.fees_close_position_usd = c.stats.fees_close_position_usd.saturating_add(q.close_fee_usd);
         c.stats.fees_borrow_usd = c.stats.fees_borrow_usd.saturating_add(q.borrow_fee_usd);
+        c.refresh_funding_rate(ctx.accounts.pool.aum_usd)?;
     }
     sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
 

@@ -92,15 +92,15 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
     let close_bps = ladder[step].close_bps;
     let full = close_bps == math::BPS_DENOMINATOR;
     let discount_bps = math::step_discount_bps(custody.fees.liquidation_reward_bps, step, ladder.len())?;
-    let q = position.quote_close(
-        custody,
-        &prices,
-        &ctx.accounts.collateral_custody,
-        &collateral_prices,
-        close_bps,
-        aum,
-        custody.liquidation.auto_close_fee_usd,
-    )?;
+    // The flat auto-close fee comes out of what the slice has left, never into bad debt (a
+    // partial step must not leave a loss behind while the rest of the position stays open).
+    let slice = position.quote_close(custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, close_bps, aum, 0)?;
+    let auto_close_fee_usd = custody.liquidation.auto_close_fee_usd.min(slice.payout_usd);
+    let q = if auto_close_fee_usd == 0 {
+        slice
+    } else {
+        position.quote_close(custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, close_bps, aum, auto_close_fee_usd)?
+    };
     let insurance_fraction_bps = custody.liquidation.insurance_fund_fraction_bps;
     let collateral_custody = &ctx.accounts.collateral_custody;
     let decimals = collateral_custody.decimals;
@@ -143,6 +143,7 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
         cc.assets.protocol_fees = cc.assets.protocol_fees.checked_add(split.protocol).ok_or(PerpoolError::MathOverflow)?;
         cc.assets.collateral = cc.assets.collateral.checked_add(retained_amount).ok_or(PerpoolError::MathOverflow)?;
         let covered = cc.cover_bad_debt(q.bad_debt_usd, &collateral_prices)?;
+        cc.refresh_borrow_rate()?;
         (covered, cc.insurance.balance)
     };
     {
@@ -153,6 +154,7 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
         c.stats.volume_liquidation_usd = c.stats.volume_liquidation_usd.saturating_add(q.size_usd);
         c.stats.fees_liquidation_usd = c.stats.fees_liquidation_usd.saturating_add(q.close_fee_usd.saturating_add(q.auto_close_fee_usd));
         c.stats.fees_borrow_usd = c.stats.fees_borrow_usd.saturating_add(q.borrow_fee_usd);
+        c.refresh_funding_rate(aum)?;
     }
     sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
     if split.insurance > 0 || covered > 0 {

@@ -138,6 +138,7 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
         cc.assets.locked = cc.assets.locked.checked_add(quote.locked_amount).ok_or(PerpoolError::MathOverflow)?;
         let max_locked = math::mul_div_floor_u64(cc.assets.owned, cc.pricing.max_utilization_bps, math::BPS_DENOMINATOR)?;
         require!(cc.assets.locked <= max_locked, PerpoolError::MaxUtilizationExceeded);
+        cc.refresh_borrow_rate()?;
     }
     // Traded side: open interest and the book totals AUM values.
     {
@@ -157,6 +158,7 @@ pub fn handle_open_position(ctx: Context<OpenPosition>, params: OpenPositionPara
         require!(cap == 0 || totals.size_usd <= cap, PerpoolError::OpenInterestCapExceeded);
         c.stats.volume_open_position_usd = c.stats.volume_open_position_usd.saturating_add(params.size_usd);
         c.stats.fees_open_position_usd = c.stats.fees_open_position_usd.saturating_add(quote.fee_usd);
+        c.refresh_funding_rate(ctx.accounts.pool.aum_usd)?;
     }
     sync_same_custody(&ctx.accounts.custody, &mut ctx.accounts.collateral_custody, same);
 

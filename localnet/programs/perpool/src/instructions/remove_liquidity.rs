@@ -139,7 +139,7 @@ pub fn handle_remove_liquidity<'info>(
     custody.stats.volume_remove_liquidity_usd = custody.stats.volume_remove_liquidity_usd.saturating_add(quote.withdraw_usd);
     custody.stats.fees_remove_liquidity_usd = custody.stats.fees_remove_liquidity_usd.saturating_add(fee_usd);
     let pool = &mut ctx.accounts.pool;
-    pool.aum_usd = quote.aum_usd.saturating_sub(quote.withdraw_usd);
+    pool.aum_usd = quote.aum_usd.saturating_sub(quote.withdraw_usd).saturating_add(fee_usd);
     pool.aum_updated_at = now;
     emit!(LiquidityRemoved {
         owner: ctx.accounts.owner.key(),

@@ -302,6 +302,25 @@ impl Custody {
         Ok(())
     }
 
+    /// Sets the displayed funding rate from the open interest after a change (accrual already
+    /// recomputes it from the open interest it covers).
+    pub fn refresh_funding_rate(&mut self, pool_aum_usd: u64) -> Result<()> {
+        self.funding_state.current_rate = math::funding_rate(
+            self.longs.size_usd,
+            self.shorts.size_usd,
+            pool_aum_usd,
+            self.funding.funding_c,
+            self.funding.max_hourly_rate,
+        )?;
+        Ok(())
+    }
+
+    /// Sets the displayed borrow rate from the utilization after a change.
+    pub fn refresh_borrow_rate(&mut self) -> Result<()> {
+        self.borrow_state.current_rate = self.hourly_borrow_rate()?;
+        Ok(())
+    }
+
     pub fn funding_index(&self, side: crate::state::Side) -> i128 {
         match side {
             crate::state::Side::Long => self.funding_state.long_index,
