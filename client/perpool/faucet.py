@@ -18,7 +18,7 @@ from perpool.errors import InputError, RpcUnreachable
 from perpool.exchange import Exchange, parse_amount
 from perpool.localnet import LocalnetError, LocalnetRpc, airdrop
 from perpool.results import ActionResult
-from perpool.spec import test_mint_authority
+from perpool.spec import localnet_mint_authority
 from perpool.txn import Status, run
 from perpool.wallet import receiving_account
 
@@ -64,7 +64,7 @@ async def faucet(
     token = ex.token(symbol)
     amount = parse_amount(amount_text, token.decimals, "amount")
     sol = parse_amount(sol_text, 9, "--sol") if sol_text else 0
-    authority = test_mint_authority()
+    authority = localnet_mint_authority()
     info = (await ex.client.connection.get_account_info(token.mint, Confirmed)).value
     # SPL mint layout: COption<Pubkey> mint authority at 0..36.
     if info is None or bytes(info.data)[4:36] != bytes(authority.pubkey()):

@@ -28,7 +28,7 @@ from perpool.custody_config import custody_config
 from perpool.errors import PerpoolError
 from perpool.exchange import fetch_decoded
 from perpool.localnet import CLOCK_SYSVAR, ClockSysvar, airdrop
-from perpool.spec import CustodySpec, PoolSpec, test_mint_authority, test_mint_keypair
+from perpool.spec import CustodySpec, PoolSpec, localnet_mint_authority, localnet_mint_keypair
 from perpool.txn import Status, TxOutcome, jsonable, run
 
 MINT_SIZE = 82
@@ -194,7 +194,7 @@ async def _setup_mint(
             f"{custody.symbol}: test mints are created on a localnet only; "
             'give the custody a `mint = "<address>"` in the spec'
         )
-    mint = test_mint_keypair(pool_name, custody.symbol)
+    mint = localnet_mint_keypair(pool_name, custody.symbol)
     assert mint.pubkey() == custody.mint
     rent = (
         await client.connection.get_minimum_balance_for_rent_exemption(MINT_SIZE, Confirmed)
@@ -214,7 +214,7 @@ async def _setup_mint(
                 decimals=custody.decimals,
                 program_id=TOKEN_PROGRAM_ID,
                 mint=mint.pubkey(),
-                mint_authority=test_mint_authority().pubkey(),
+                mint_authority=localnet_mint_authority().pubkey(),
             )
         ),
     ]

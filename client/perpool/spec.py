@@ -7,7 +7,7 @@ option the program gains is available here without changes to this module. The s
 localnet spec is ``perpool/specs/localnet.toml`` (:func:`default_spec_path`).
 
 A custody's mint is either given (``mint = "<address>"``) or, on a localnet, a test mint whose
-address is derived from the pool name and the symbol (:func:`test_mint_keypair`): every command
+address is derived from the pool name and the symbol (:func:`localnet_mint_keypair`): every command
 finds the same mint from the spec alone, with no state file, across validator restarts.
 """
 
@@ -49,13 +49,13 @@ def default_spec_path() -> Path:
     return Path(str(resources.files("perpool") / "specs" / "localnet.toml"))
 
 
-def test_mint_keypair(pool_name: str, symbol: str) -> Keypair:
+def localnet_mint_keypair(pool_name: str, symbol: str) -> Keypair:
     """The keypair of a localnet test mint (its address; anyone can derive it, so localnet only)."""
     seed = hashlib.sha256(f"perpool/localnet-test-mint/{pool_name}/{symbol}".encode()).digest()
     return Keypair.from_seed(seed)
 
 
-def test_mint_authority() -> Keypair:
+def localnet_mint_authority() -> Keypair:
     """Mint authority of every localnet test mint: public by design, so any user's faucet works."""
     return Keypair.from_seed(hashlib.sha256(b"perpool/localnet-test-mint-authority").digest())
 
@@ -167,7 +167,7 @@ def _custody(entry: Any, pool_name: str, where: str) -> CustodySpec:
     mint = (
         _pubkey(mint_text, f"{where} mint")
         if mint_text
-        else test_mint_keypair(pool_name, symbol).pubkey()
+        else localnet_mint_keypair(pool_name, symbol).pubkey()
     )
     price = None
     ema = None
