@@ -68,6 +68,8 @@ class PerpoolClient:
     def __init__(self, program: Program, payer: Keypair) -> None:
         self.program = program
         self.payer = payer
+        self.view_payer: Pubkey | None = None
+        """Fee payer of view simulations when ``payer`` has no account (read-only users)."""
 
     @classmethod
     def connect(cls, url: str, payer: Keypair, *, timeout: float = 30.0) -> PerpoolClient:
@@ -116,7 +118,12 @@ class PerpoolClient:
         """Simulates a view instruction and decodes its return data with the IDL."""
         ix = self.ix(name, *args, accounts=accounts, remaining=remaining)
         blockhash = (await self.connection.get_latest_blockhash(Confirmed)).value.blockhash
-        tx = Transaction([self.payer], Message([ix], self.payer.pubkey()), blockhash)
+        if self.view_payer is None:
+            tx = Transaction([self.payer], Message([ix], self.payer.pubkey()), blockhash)
+        else:
+            # Unsigned: simulated without signature verification, never sent.
+            message = Message.new_with_blockhash([ix], self.view_payer, blockhash)
+            tx = Transaction.new_unsigned(message)
         sim = (
             await self.connection.simulate_transaction(tx, sig_verify=False, commitment=Confirmed)
         ).value

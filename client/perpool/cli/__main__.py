@@ -1,0 +1,5 @@
+"""``python -m perpool.cli``."""
+
+from perpool.cli import main
+
+raise SystemExit(main())
