@@ -101,9 +101,9 @@ async def _position_figures(
     pnl = await views.pnl(client, market, owner)
     liquidation_price = await views.liquidation_price(client, market, owner)
     liquidatable = await views.liquidation_state(client, market, owner)
-    funding = getattr(pnl, "funding_fee_usd", None)
-    fees = pnl.borrow_fee_usd + pnl.close_fee_usd + (funding or 0)
-    margin = position.collateral_usd + pnl.profit_usd - pnl.loss_usd - fees
+    fees = pnl.borrow_fee_usd + pnl.close_fee_usd + pnl.funding_paid_usd
+    credit = position.collateral_usd + pnl.funding_received_usd
+    margin = credit + pnl.profit_usd - pnl.loss_usd - fees
     maintenance_bps = BPS * BPS // max(token.account.pricing.max_leverage, 1)
     margin_bps = margin * BPS // position.size_usd if position.size_usd else 0
     if liquidatable:
@@ -125,8 +125,8 @@ async def _position_figures(
         "health": health,
         "liquidatable": liquidatable,
     }
-    if funding is not None:
-        figures["fundingFeeUsd"] = usd(funding)
+    # Funding owed by the position (negative when it is owed funding).
+    figures["fundingFeeUsd"] = _signed_usd(pnl.funding_paid_usd, pnl.funding_received_usd)
     return figures
 
 
@@ -200,11 +200,22 @@ def _custody_entry(token: Token, oracle: Any, now: int) -> dict[str, Any]:
             "emaPrice": oracle_price(oracle.ema, oracle.expo),
             "oracleAgeSeconds": now - oracle.publish_time if oracle.publish_time else None,
         }
-    # Risk-engine fields, shown once the program has them.
-    for name, key in (("insurance_fund", "insuranceFund"), ("funding_state", "funding")):
-        value = getattr(c, name, None)
-        if value is not None:
-            entry[key] = jsonable(value)
+    fund = c.insurance
+    entry["insuranceFund"] = {
+        "balance": format_units(fund.balance, d),
+        "totalInflow": format_units(fund.total_inflow, d),
+        "totalOutflow": format_units(fund.total_outflow, d),
+        "badDebtCoveredUsd": usd(fund.bad_debt_covered_usd),
+        "badDebtUncoveredUsd": usd(fund.bad_debt_uncovered_usd),
+        "capUsd": usd(c.liquidation.insurance_fund_cap_usd),
+    }
+    rate = c.funding_state.current_rate
+    entry["funding"] = {
+        # Positive: longs pay shorts; negative: shorts pay longs.
+        "rateHourly": ("-" if rate < 0 else "") + format_units(abs(rate), RATE_DECIMALS),
+        "fundingC": c.funding.funding_c,
+    }
+    entry["payoff"] = type(c.payoff.kind).__name__.lower()
     entry["account"] = jsonable(c)
     return entry
 
