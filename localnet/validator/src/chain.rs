@@ -277,7 +277,15 @@ impl Chain {
             parent_slot: bank.parent_slot(),
             block_height: bank.block_height(),
             blockhash: bank.last_blockhash(),
-            previous_blockhash: bank.parent_hash(),
+            // The parent block's blockhash (the genesis block has none).
+            previous_blockhash: self
+                .blocks
+                .read()
+                .unwrap()
+                .get(&bank.parent_slot())
+                .filter(|_| bank.slot() > 0)
+                .map(|parent| parent.blockhash)
+                .unwrap_or_default(),
             block_time: bank.clock().unix_timestamp,
             signatures,
             rewards: bank

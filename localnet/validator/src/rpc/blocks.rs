@@ -50,11 +50,14 @@ impl Rpc {
         if slot < first {
             return Err(RpcCustomError::BlockCleanedUp { slot, first_available_block: first }.into());
         }
-        if slot > self.chain.frozen_bank().slot() {
-            return Err(RpcCustomError::BlockNotAvailable { slot }.into());
-        }
         let Some(block) = self.chain.block(slot) else {
-            return Err(RpcCustomError::SlotSkipped { slot }.into());
+            // Below the working slot a missing block is a skipped slot; from there on it is
+            // yet to come.
+            return Err(if slot < self.chain.working_bank().slot() {
+                RpcCustomError::SlotSkipped { slot }.into()
+            } else {
+                RpcCustomError::BlockNotAvailable { slot }.into()
+            });
         };
         let mut transactions = Vec::with_capacity(block.signatures.len());
         for signature in &block.signatures {
