@@ -26,6 +26,7 @@ const MAX_FILTERS: usize = 4;
 /// Token account size without extensions; owner at offset 32, mint at 0, amount at 64.
 const TOKEN_ACCOUNT_LEN: usize = 165;
 const MINT_DECIMALS_OFFSET: usize = 44;
+const MINT_LEN: usize = 82;
 /// getTokenLargestAccounts answers this many accounts.
 const LARGEST_TOKEN_ACCOUNTS: usize = 20;
 
@@ -40,6 +41,11 @@ pub fn filter_allows(filter: &RpcFilterType, account: &AccountSharedData) -> boo
                 && data[108] != 0 // AccountState::Uninitialized
         }
     }
+}
+
+/// A mint (Token-2022 marks its account type after the token-account-sized base).
+fn is_mint_data(data: &[u8]) -> bool {
+    data.len() == MINT_LEN || (data.len() > TOKEN_ACCOUNT_LEN && data[TOKEN_ACCOUNT_LEN] == 1)
 }
 
 /// A token account rather than a mint or multisig (Token-2022 marks its account type after
@@ -225,7 +231,7 @@ impl Rpc {
         let account = self
             .chain
             .get_account(&bank, &mint)
-            .filter(|a| is_token_program(a.owner()) && a.data().len() >= 82)
+            .filter(|a| is_token_program(a.owner()) && is_mint_data(a.data()))
             .ok_or_else(|| invalid_params("Invalid param: not a Token mint"))?;
         let supply = u64::from_le_bytes(account.data()[36..44].try_into().unwrap());
         let decimals = account.data()[MINT_DECIMALS_OFFSET];
@@ -289,7 +295,7 @@ impl Rpc {
             .chain
             .get_account(&bank, &mint)
             .ok_or_else(|| invalid_params("Invalid param: could not find account"))?;
-        if !is_token_program(mint_account.owner()) || mint_account.data().len() < 82 {
+        if !is_token_program(mint_account.owner()) || !is_mint_data(mint_account.data()) {
             return Err(invalid_params("Invalid param: not a Token mint"));
         }
         let decimals = SplTokenAdditionalDataV2::with_decimals(mint_account.data()[MINT_DECIMALS_OFFSET]);
