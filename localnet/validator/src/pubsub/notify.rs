@@ -35,6 +35,11 @@ pub fn encode(bank: &Bank, pubkey: &Pubkey, account: &AccountSharedData, config:
     ui_account(bank, pubkey, account, encoding, config.data_slice)
 }
 
+/// What an account notification shows: the account and how it is encoded.
+fn account_key(kind: &str, pubkey: &Pubkey, config: &RpcAccountInfoConfig) -> String {
+    format!("{kind}{pubkey}{:?}{:?}", config.encoding, config.data_slice.map(|s| (s.offset, s.length)))
+}
+
 fn program_match(account: &AccountSharedData, program: &Pubkey, filters: &[RpcFilterType]) -> bool {
     account.owner() == program && filters.iter().all(|f| filter_allows(f, account))
 }
@@ -73,11 +78,19 @@ fn logs_match(mentions: &Option<Pubkey>, record: &TxRecord) -> bool {
 struct Outgoing {
     messages: Vec<(SubscriptionId, String)>,
     finished: Vec<SubscriptionId>,
+    /// Serialized results by what they show, so many subscribers of one thing cost one encoding.
+    encoded: HashMap<String, String>,
 }
 
 impl Outgoing {
     fn push(&mut self, id: SubscriptionId, method: &str, result: Value) {
-        self.messages.push((id, notification(method, id, result)));
+        self.messages.push((id, notification(method, id, &result.to_string())));
+    }
+
+    fn push_shared(&mut self, id: SubscriptionId, method: &str, key: String, make: impl FnOnce() -> Value) {
+        let result = self.encoded.entry(key).or_insert_with(|| make().to_string());
+        let text = notification(method, id, result);
+        self.messages.push((id, text));
     }
 
     fn deliver(self, registry: &mut Registry) {
@@ -127,20 +140,22 @@ impl PubSub {
                     }
                 }
                 Kind::Logs { mentions } if processed && logs_match(mentions, record) => {
-                    out.push(*id, method, with_context(slot, logs_value(record)));
+                    out.push_shared(*id, method, "logs".into(), || with_context(slot, logs_value(record)));
                 }
                 Kind::Account { pubkey, config, last_slot } if processed && writable.contains(pubkey) => {
                     let (account, _) = states.entry(*pubkey).or_insert_with(|| account_state(bank, pubkey));
                     *last_slot = slot;
-                    let value = encode(bank, pubkey, account, config);
-                    out.push(*id, method, with_context(slot, value));
+                    out.push_shared(*id, method, account_key("a", pubkey, config), || {
+                        with_context(slot, encode(bank, pubkey, account, config))
+                    });
                 }
                 Kind::Program { program, config, filters } if processed => {
                     for key in &writable {
                         let (account, _) = states.entry(*key).or_insert_with(|| account_state(bank, key));
                         if program_match(account, program, filters) {
-                            let value = keyed(bank, key, account, config);
-                            out.push(*id, method, with_context(slot, value));
+                            out.push_shared(*id, method, account_key("p", key, config), || {
+                                with_context(slot, keyed(bank, key, account, config))
+                            });
                         }
                     }
                 }
@@ -170,7 +185,8 @@ impl PubSub {
                 }
                 Kind::Logs { mentions } if !processed => {
                     for record in records.iter().filter(|r| logs_match(mentions, r)) {
-                        out.push(*id, method, with_context(slot, logs_value(record)));
+                        let key = format!("logs{}", record.signature);
+                        out.push_shared(*id, method, key, || with_context(slot, logs_value(record)));
                     }
                 }
                 // Every account subscription, `processed` included: this also catches changes
@@ -180,8 +196,9 @@ impl PubSub {
                         states.entry(*pubkey).or_insert_with(|| account_state(bank, pubkey));
                     if *modified_slot != *last_slot {
                         *last_slot = *modified_slot;
-                        let value = encode(bank, pubkey, account, config);
-                        out.push(*id, method, with_context(slot, value));
+                        out.push_shared(*id, method, account_key("a", pubkey, config), || {
+                            with_context(slot, encode(bank, pubkey, account, config))
+                        });
                     }
                 }
                 Kind::Program { program, config, filters } if !processed => {
@@ -190,14 +207,15 @@ impl PubSub {
                         .or_insert_with(|| bank.get_program_accounts_modified_since_parent(program));
                     for (key, account) in changed.iter() {
                         if filters.iter().all(|f| filter_allows(f, account)) {
-                            let value = keyed(bank, key, account, config);
-                            out.push(*id, method, with_context(slot, value));
+                            out.push_shared(*id, method, account_key("p", key, config), || {
+                                with_context(slot, keyed(bank, key, account, config))
+                            });
                         }
                     }
                 }
                 Kind::Slot => {
                     let info = SlotInfo { slot: next_slot, parent: slot, root: slot };
-                    out.push(*id, method, serde_json::to_value(info).unwrap_or(Value::Null));
+                    out.push_shared(*id, method, "slot".into(), || serde_json::to_value(info).unwrap_or(Value::Null));
                 }
                 Kind::Root => out.push(*id, method, json!(slot)),
                 _ => {}

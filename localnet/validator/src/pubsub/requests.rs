@@ -171,12 +171,12 @@ impl PubSub {
             _ => record.slot <= self.chain.frozen_bank().slot(),
         };
         if reached {
-            let text = notification("signatureNotification", id, with_context(record.slot, signature_value(&record)));
+            let text = notification("signatureNotification", id, &with_context(record.slot, signature_value(&record)).to_string());
             sub.outbox.send(text);
             registry.subscriptions.remove(&id);
         } else if *received_notification {
             *received_notification = false;
-            let text = notification("signatureNotification", id, with_context(record.slot, received_value()));
+            let text = notification("signatureNotification", id, &with_context(record.slot, received_value()).to_string());
             sub.outbox.send(text);
         }
     }

@@ -130,14 +130,10 @@ impl Registry {
     }
 }
 
-/// `{"jsonrpc":"2.0","method":...,"params":{"result":...,"subscription":id}}`
-pub fn notification(method: &str, id: SubscriptionId, result: serde_json::Value) -> String {
-    serde_json::json!({
-        "jsonrpc": "2.0",
-        "method": method,
-        "params": { "result": result, "subscription": id },
-    })
-    .to_string()
+/// `{"jsonrpc":"2.0","method":...,"params":{"result":...,"subscription":id}}`, around a result
+/// that is already JSON (one encoding serves every subscriber of the same thing).
+pub fn notification(method: &str, id: SubscriptionId, result: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","method":"{method}","params":{{"result":{result},"subscription":{id}}}}}"#)
 }
 
 /// The `{"context":{"slot":N},"value":...}` wrapper of pubsub notifications.
