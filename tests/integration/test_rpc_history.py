@@ -158,12 +158,13 @@ async def test_min_context_slot(rpc: LocalnetRpc) -> None:
     slot = await rpc.call("getSlot", [{"commitment": "confirmed"}])
     assert await rpc.call("getSlot", [{"minContextSlot": slot}]) >= slot
     address = str(Keypair().pubkey())
-    for method, params in [
+    calls: list[tuple[str, list[Any]]] = [
         ("getSlot", [{"minContextSlot": slot + 10**9}]),
         ("getBalance", [address, {"minContextSlot": slot + 10**9}]),
         ("getAccountInfo", [address, {"minContextSlot": slot + 10**9}]),
         ("getLatestBlockhash", [{"minContextSlot": slot + 10**9}]),
-    ]:
+    ]
+    for method, params in calls:
         error = await error_of(rpc, method, params)
         assert error["code"] == MIN_CONTEXT_SLOT_NOT_REACHED, method
         assert error["message"] == "Minimum context slot has not been reached"

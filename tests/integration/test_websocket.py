@@ -317,7 +317,7 @@ async def test_logs_subscribe(client: AsyncClient, funded: Funder, ws_url: str) 
             f"Program {SYSTEM_PROGRAM} invoke [1]",
             f"Program {SYSTEM_PROGRAM} success",
         ]
-        seen = set()
+        seen: set[str] = set()
         while not {str(unrelated), str(related)} <= seen:
             note = await ws.notification(everything)
             seen.add(note["params"]["result"]["value"]["signature"])
