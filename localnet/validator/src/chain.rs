@@ -392,7 +392,7 @@ impl Chain {
         if let Err(e) = self.forks.write().unwrap().set_root(bank.slot(), None, None) {
             log::error!("set_root({}) failed: {e:?}", bank.slot());
         }
-        if bank.slot() % FLUSH_EVERY_SLOTS == 0 {
+        if bank.slot().is_multiple_of(FLUSH_EVERY_SLOTS) {
             bank.flush_accounts_cache_if_needed();
         }
         let signatures = std::mem::take(&mut *pending);

@@ -101,7 +101,7 @@ impl Rpc {
             commitment: None,
             total_stake: self.chain.frozen_bank().total_epoch_stake(),
         };
-        Ok(serde_json::to_value(commitment).map_err(|e| internal_error(e.to_string()))?)
+        serde_json::to_value(commitment).map_err(|e| internal_error(e.to_string()))
     }
 
     pub fn get_block_production(&self, p: &Params) -> RpcResult {
