@@ -8,9 +8,12 @@ them.
 from __future__ import annotations
 
 import base64
+import socket
+from collections.abc import Callable
 from typing import Any
 
-from conftest import Funder
+import pytest
+from conftest import Funder, websocket_url
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.types import TxOpts
@@ -39,6 +42,8 @@ from support import (
     signed_tx,
     transfer_ix,
 )
+
+from perpool.localnet import LocalnetProcess, free_port, port_is_free
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 ACCOUNT_KEYS = {"data", "executable", "lamports", "owner", "rentEpoch", "space"}
@@ -453,3 +458,30 @@ async def test_solana_py_websocket_client(client: AsyncClient, funded: Funder, w
         assert kinds[SlotNotification].result.slot > kinds[SlotNotification].result.parent
         await ws.account_unsubscribe(ids["account"])
         await ws.slot_unsubscribe(ids["slot"])
+
+
+@pytest.mark.fresh_localnet
+async def test_ws_port_flag_and_fallback(start_localnet: Callable[..., LocalnetProcess]) -> None:
+    # --ws-port picks the port; the URL is printed at start.
+    port = free_port()
+    net = start_localnet(extra_args=["--ws-port", str(port)])
+    assert websocket_url(net) == f"ws://127.0.0.1:{port}"
+    async with RawWs(websocket_url(net)) as ws:
+        await ws.notification(await ws.subscribe("slotSubscribe"))
+
+    # Without the flag it is the RPC port + 1; when that is taken, a free port (printed).
+    rpc_port = free_port()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", rpc_port + 1))
+        blocker.listen()
+        net = start_localnet(port=rpc_port)
+        url = websocket_url(net)
+        assert url.startswith("ws://127.0.0.1:")
+        assert url != f"ws://127.0.0.1:{rpc_port + 1}"
+        async with RawWs(url) as ws:
+            await ws.notification(await ws.subscribe("rootSubscribe"))
+    rpc_port = free_port()
+    while not port_is_free(rpc_port + 1):
+        rpc_port = free_port()
+    net = start_localnet(port=rpc_port)
+    assert websocket_url(net) == f"ws://127.0.0.1:{rpc_port + 1}"
