@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from solana.rpc.async_api import AsyncClient
@@ -143,3 +144,23 @@ def funded(client: AsyncClient) -> Funder:
         return keypair
 
     return make
+
+
+def websocket_url(net: Localnet | LocalnetProcess) -> str:
+    """The pubsub URL: the ``WebSocket URL:`` line a spawned validator prints, else the RPC
+    port + 1 (where solana-test-validator and perpool-localnet listen by default)."""
+    process = net if isinstance(net, LocalnetProcess) else net.process
+    if process is not None:
+        try:
+            for line in process.stdout_path.read_text(errors="replace").splitlines():
+                if line.startswith("WebSocket URL: "):
+                    return line.removeprefix("WebSocket URL: ").strip()
+        except FileNotFoundError:
+            pass
+    parsed = urlsplit(net.url)
+    return f"ws://{parsed.hostname}:{(parsed.port or 8899) + 1}"
+
+
+@pytest.fixture
+def ws_url(localnet: Localnet) -> str:
+    return websocket_url(localnet)

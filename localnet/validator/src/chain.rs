@@ -36,15 +36,15 @@ use {
     },
     solana_transaction_error::TransactionError,
     solana_transaction_status::{
-        map_inner_instructions, TransactionStatusMeta, TransactionTokenBalance,
+        map_inner_instructions, Reward, TransactionStatusMeta, TransactionTokenBalance,
     },
     std::{
-        collections::{BTreeMap, HashMap},
+        collections::{BTreeMap, HashMap, VecDeque},
         sync::{
             atomic::{AtomicI64, Ordering},
-            Arc, Mutex, MutexGuard, RwLock,
+            mpsc, Arc, Mutex, MutexGuard, OnceLock, RwLock,
         },
-        time::{SystemTime, UNIX_EPOCH},
+        time::{Instant, SystemTime, UNIX_EPOCH},
     },
 };
 
@@ -59,18 +59,63 @@ const BLOCKS_KEPT: usize = 100_000;
 const WARP_REAL_BLOCKS: u64 = 300;
 /// How often rooted account writes are flushed out of the in-memory write cache.
 const FLUSH_EVERY_SLOTS: u64 = 64;
+/// Performance samples: one per minute, the last 12 hours kept (as Agave's RPC).
+const SAMPLE_PERIOD_SECS: u16 = 60;
+const SAMPLES_KEPT: usize = 720;
 
 pub struct TxRecord {
     pub slot: Slot,
+    pub signature: Signature,
     pub transaction: VersionedTransaction,
     pub meta: TransactionStatusMeta,
+    /// Every account the transaction references (static keys, then loaded addresses).
+    pub account_keys: Vec<Pubkey>,
+    /// Whether the account at the same index was locked for writing.
+    pub writable: Vec<bool>,
+}
+
+impl TxRecord {
+    pub fn writable_keys(&self) -> impl Iterator<Item = &Pubkey> {
+        self.account_keys
+            .iter()
+            .zip(&self.writable)
+            .filter(|(_, w)| **w)
+            .map(|(k, _)| k)
+    }
 }
 
 #[derive(Clone)]
 pub struct BlockRecord {
     pub slot: Slot,
+    pub parent_slot: Slot,
+    pub block_height: u64,
+    pub blockhash: Hash,
+    pub previous_blockhash: Hash,
     pub block_time: UnixTimestamp,
     pub signatures: Vec<Signature>,
+    pub rewards: Vec<Reward>,
+}
+
+/// What the chain reports to observers (the pubsub notifier).
+pub enum ChainEvent {
+    /// A transaction was committed in the working bank (commitment `processed`).
+    Processed { bank: Arc<Bank>, record: Arc<TxRecord> },
+    /// `bank` was frozen and rooted with these transactions (`confirmed` and `finalized`);
+    /// `next_slot` is the slot of the new working bank.
+    Frozen {
+        bank: Arc<Bank>,
+        records: Vec<Arc<TxRecord>>,
+        next_slot: Slot,
+    },
+}
+
+/// One entry of getRecentPerformanceSamples.
+#[derive(Clone, Copy)]
+pub struct PerfSample {
+    pub slot: Slot,
+    pub num_transactions: u64,
+    pub num_slots: u64,
+    pub sample_period_secs: u16,
 }
 
 pub struct ChainConfig {
@@ -88,11 +133,22 @@ pub struct Chain {
     frozen: RwLock<Arc<Bank>>,
     txs: RwLock<HashMap<Signature, Arc<TxRecord>>>,
     blocks: RwLock<BTreeMap<Slot, BlockRecord>>,
+    /// Signatures that reference each address, oldest first.
+    by_address: RwLock<HashMap<Pubkey, Vec<Signature>>>,
+    events: OnceLock<mpsc::Sender<ChainEvent>>,
+    samples: Mutex<Samples>,
     /// Seconds added to wall-clock time for the Clock sysvar (time control).
     time_offset: AtomicI64,
     pub faucet: Keypair,
     pub genesis_hash: Hash,
     pub identity: Pubkey,
+}
+
+struct Samples {
+    list: VecDeque<PerfSample>,
+    started: Instant,
+    start_slot: Slot,
+    start_transactions: u64,
 }
 
 pub fn wall_clock() -> UnixTimestamp {
@@ -177,6 +233,14 @@ impl Chain {
             frozen: RwLock::new(root.clone()),
             txs: RwLock::new(HashMap::new()),
             blocks: RwLock::new(BTreeMap::new()),
+            by_address: RwLock::new(HashMap::new()),
+            events: OnceLock::new(),
+            samples: Mutex::new(Samples {
+                list: VecDeque::new(),
+                started: Instant::now(),
+                start_slot: root.slot(),
+                start_transactions: 0,
+            }),
             time_offset: AtomicI64::new(0),
             faucet: cfg.faucet,
             genesis_hash,
@@ -210,8 +274,33 @@ impl Chain {
     fn record_block(&self, bank: &Bank, signatures: Vec<Signature>) {
         let record = BlockRecord {
             slot: bank.slot(),
+            parent_slot: bank.parent_slot(),
+            block_height: bank.block_height(),
+            blockhash: bank.last_blockhash(),
+            // The parent block's blockhash (the genesis block has none).
+            previous_blockhash: self
+                .blocks
+                .read()
+                .unwrap()
+                .get(&bank.parent_slot())
+                .filter(|_| bank.slot() > 0)
+                .map(|parent| parent.blockhash)
+                .unwrap_or_default(),
             block_time: bank.clock().unix_timestamp,
             signatures,
+            rewards: bank
+                .rewards
+                .read()
+                .unwrap()
+                .iter()
+                .map(|(pubkey, info)| Reward {
+                    pubkey: pubkey.to_string(),
+                    lamports: info.lamports,
+                    post_balance: info.post_balance,
+                    reward_type: Some(info.reward_type),
+                    commission: info.commission,
+                })
+                .collect(),
         };
         let mut blocks = self.blocks.write().unwrap();
         blocks.insert(record.slot, record);
@@ -225,7 +314,57 @@ impl Chain {
     }
 
     pub fn blocks_in(&self, start: Slot, end: Slot) -> Vec<Slot> {
+        if start > end {
+            return Vec::new();
+        }
         self.blocks.read().unwrap().range(start..=end).map(|(s, _)| *s).collect()
+    }
+
+    /// The first completed block at or after `slot`.
+    pub fn first_block_from(&self, slot: Slot) -> Option<BlockRecord> {
+        self.blocks.read().unwrap().range(slot..).next().map(|(_, b)| b.clone())
+    }
+
+    /// Runs `f` on the signatures referencing `address`, oldest first.
+    pub fn with_signatures_for<R>(&self, address: &Pubkey, f: impl FnOnce(&[Signature]) -> R) -> R {
+        let index = self.by_address.read().unwrap();
+        f(index.get(address).map(Vec::as_slice).unwrap_or_default())
+    }
+
+    /// Starts delivering chain events to the returned receiver (one observer at most).
+    pub fn events(&self) -> Option<mpsc::Receiver<ChainEvent>> {
+        let (sender, receiver) = mpsc::channel();
+        self.events.set(sender).ok().map(|_| receiver)
+    }
+
+    fn emit(&self, event: ChainEvent) {
+        if let Some(sender) = self.events.get() {
+            let _ = sender.send(event);
+        }
+    }
+
+    pub fn performance_samples(&self) -> Vec<PerfSample> {
+        self.samples.lock().unwrap().list.iter().rev().copied().collect()
+    }
+
+    fn sample(&self, bank: &Bank) {
+        let mut samples = self.samples.lock().unwrap();
+        if samples.started.elapsed().as_secs() < u64::from(SAMPLE_PERIOD_SECS) {
+            return;
+        }
+        let sample = PerfSample {
+            slot: bank.slot(),
+            num_transactions: bank.transaction_count().saturating_sub(samples.start_transactions),
+            num_slots: bank.slot().saturating_sub(samples.start_slot),
+            sample_period_secs: SAMPLE_PERIOD_SECS,
+        };
+        samples.list.push_back(sample);
+        if samples.list.len() > SAMPLES_KEPT {
+            samples.list.pop_front();
+        }
+        samples.started = Instant::now();
+        samples.start_slot = bank.slot();
+        samples.start_transactions = bank.transaction_count();
     }
 
     pub fn first_block(&self) -> Slot {
@@ -253,12 +392,20 @@ impl Chain {
         if let Err(e) = self.forks.write().unwrap().set_root(bank.slot(), None, None) {
             log::error!("set_root({}) failed: {e:?}", bank.slot());
         }
-        if bank.slot() % FLUSH_EVERY_SLOTS == 0 {
+        if bank.slot().is_multiple_of(FLUSH_EVERY_SLOTS) {
             bank.flush_accounts_cache_if_needed();
         }
-        self.record_block(&bank, std::mem::take(&mut *pending));
-        *self.frozen.write().unwrap() = bank;
+        let signatures = std::mem::take(&mut *pending);
+        let records = {
+            let txs = self.txs.read().unwrap();
+            signatures.iter().filter_map(|s| txs.get(s).cloned()).collect()
+        };
+        self.record_block(&bank, signatures);
+        self.sample(&bank);
+        *self.frozen.write().unwrap() = bank.clone();
+        let next_slot = child.slot();
         *self.working.write().unwrap() = child;
+        self.emit(ChainEvent::Frozen { bank, records, next_slot });
     }
 
     /// Moves the Clock forward by `seconds` (effective for the next transaction).
@@ -373,13 +520,29 @@ impl Chain {
             cost_units: None,
         };
         let signature = *sanitized.signature();
+        let keys = sanitized.message().account_keys();
+        let account_keys: Vec<Pubkey> = keys.iter().copied().collect();
+        let writable = (0..account_keys.len()).map(|i| sanitized.message().is_writable(i)).collect();
         let record = Arc::new(TxRecord {
             slot: bank.slot(),
+            signature,
             transaction: tx,
             meta,
+            account_keys,
+            writable,
         });
         self.txs.write().unwrap().insert(signature, record.clone());
+        {
+            let mut index = self.by_address.write().unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for key in &record.account_keys {
+                if seen.insert(*key) {
+                    index.entry(*key).or_default().push(signature);
+                }
+            }
+        }
         pending.push(signature);
+        self.emit(ChainEvent::Processed { bank, record: record.clone() });
         Ok(record)
     }
 

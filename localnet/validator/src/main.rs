@@ -4,6 +4,7 @@
 mod chain;
 mod fixtures;
 mod native;
+mod pubsub;
 mod rpc;
 
 use {
@@ -24,6 +25,9 @@ struct Args {
     /// JSON-RPC port (HTTP)
     #[arg(long, default_value_t = 8899)]
     port: u16,
+    /// WebSocket (pubsub) port; default: the RPC port + 1
+    #[arg(long)]
+    ws_port: Option<u16>,
     /// Address to bind
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
@@ -55,6 +59,23 @@ fn load_or_create_faucet(path: &Path) -> Result<Keypair, String> {
     let json = serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap();
     std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(keypair)
+}
+
+/// The pubsub listener: `--ws-port` if given (it must be free), else the RPC port + 1 as
+/// the real node; if that one is taken, any free port (the printed URL names it).
+fn bind_ws(runtime: &tokio::runtime::Runtime, args: &Args) -> Result<tokio::net::TcpListener, String> {
+    let bind = |port: u16| runtime.block_on(tokio::net::TcpListener::bind(SocketAddr::new(args.bind, port)));
+    if let Some(port) = args.ws_port {
+        return bind(port).map_err(|e| format!("cannot listen on websocket port {port}: {e}"));
+    }
+    let preferred = args.port.checked_add(1).filter(|_| args.port != 0);
+    if let Some(Ok(listener)) = preferred.map(bind) {
+        return Ok(listener);
+    }
+    if let Some(port) = preferred {
+        log::warn!("websocket port {port} is taken; using a free port instead");
+    }
+    bind(0).map_err(|e| format!("cannot listen for websockets: {e}"))
 }
 
 fn fail(message: String) -> ! {
@@ -91,6 +112,14 @@ fn main() {
         .block_on(tokio::net::TcpListener::bind(addr))
         .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
 
+    let ws_listener = match bind_ws(&runtime, &args) {
+        Ok(listener) => listener,
+        Err(e) => fail(e),
+    };
+    let ws_addr = ws_listener.local_addr().unwrap_or_else(|e| fail(format!("websocket listener: {e}")));
+    let pubsub = pubsub::PubSub::start(chain.clone()).unwrap_or_else(|e| fail(e));
+    runtime.spawn(pubsub::serve(pubsub, ws_listener));
+
     let slot_chain = chain.clone();
     let slot_time = Duration::from_millis(args.slot_ms);
     std::thread::Builder::new()
@@ -105,10 +134,11 @@ fn main() {
         })
         .expect("slot thread");
 
-    let rpc = Arc::new(rpc::Rpc { chain });
+    let rpc = Arc::new(rpc::Rpc { chain, rpc_addr: addr, pubsub_addr: Some(ws_addr) });
     if !args.quiet {
         native::console_line(&format!("perpool-localnet {}", env!("CARGO_PKG_VERSION")));
         native::console_line(&format!("RPC URL: http://{addr}"));
+        native::console_line(&format!("WebSocket URL: ws://{ws_addr}"));
         native::console_line(&format!("Program Id: {}", perpool::ID));
         native::console_line(&format!("Faucet keypair: {} ({faucet_pubkey})", faucet_path.display()));
         native::console_line(&format!("Slot time: {} ms; state lives in memory and starts from genesis on every start", args.slot_ms));

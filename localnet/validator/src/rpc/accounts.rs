@@ -9,13 +9,14 @@ use {
         encode_ui_account,
         parse_account_data::SplTokenAdditionalDataV2,
         parse_token::{get_token_account_mint, token_amount_to_ui_amount_v3},
-        UiAccountEncoding,
+        UiAccountEncoding, UiDataSliceConfig,
     },
     solana_accounts_db::accounts_index::ScanConfig,
     solana_pubkey::Pubkey,
     solana_rpc_client_api::{
         config::{RpcAccountInfoConfig, RpcContextConfig, RpcProgramAccountsConfig, RpcTokenAccountsFilter},
         filter::RpcFilterType,
+        response::RpcTokenAccountBalance,
     },
     solana_runtime::bank::Bank,
 };
@@ -25,8 +26,11 @@ const MAX_FILTERS: usize = 4;
 /// Token account size without extensions; owner at offset 32, mint at 0, amount at 64.
 const TOKEN_ACCOUNT_LEN: usize = 165;
 const MINT_DECIMALS_OFFSET: usize = 44;
+const MINT_LEN: usize = 82;
+/// getTokenLargestAccounts answers this many accounts.
+const LARGEST_TOKEN_ACCOUNTS: usize = 20;
 
-fn filter_allows(filter: &RpcFilterType, account: &AccountSharedData) -> bool {
+pub fn filter_allows(filter: &RpcFilterType, account: &AccountSharedData) -> bool {
     match filter {
         RpcFilterType::DataSize(size) => account.data().len() as u64 == *size,
         RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(account.data()),
@@ -37,6 +41,17 @@ fn filter_allows(filter: &RpcFilterType, account: &AccountSharedData) -> bool {
                 && data[108] != 0 // AccountState::Uninitialized
         }
     }
+}
+
+/// A mint (Token-2022 marks its account type after the token-account-sized base).
+fn is_mint_data(data: &[u8]) -> bool {
+    data.len() == MINT_LEN || (data.len() > TOKEN_ACCOUNT_LEN && data[TOKEN_ACCOUNT_LEN] == 1)
+}
+
+/// A token account rather than a mint or multisig (Token-2022 marks its account type after
+/// the base layout).
+fn is_token_account_data(data: &[u8]) -> bool {
+    data.len() == TOKEN_ACCOUNT_LEN || (data.len() > TOKEN_ACCOUNT_LEN && data[TOKEN_ACCOUNT_LEN] == 2)
 }
 
 fn is_token_program(id: &Pubkey) -> bool {
@@ -77,6 +92,12 @@ fn check_encoding(encoding: UiAccountEncoding, account: Option<&AccountSharedDat
 pub fn encode_account(bank: &Bank, pubkey: &Pubkey, account: &AccountSharedData, config: &RpcAccountInfoConfig) -> Result<Value, jsonrpc_core::Error> {
     let encoding = config.encoding.unwrap_or(UiAccountEncoding::Binary);
     check_encoding(encoding, Some(account), config.data_slice.map(|s| s.length))?;
+    Ok(ui_account(bank, pubkey, account, encoding, config.data_slice))
+}
+
+/// The account as the RPC shows it, without the size limit of base58 (pubsub notifications
+/// encode whatever the subscription asked for, as the real node does).
+pub fn ui_account(bank: &Bank, pubkey: &Pubkey, account: &AccountSharedData, encoding: UiAccountEncoding, data_slice: Option<UiDataSliceConfig>) -> Value {
     let additional = if encoding == UiAccountEncoding::JsonParsed {
         token_additional_data(bank, account).map(|d| solana_account_decoder::parse_account_data::AccountAdditionalDataV3 {
             spl_token_additional_data: Some(d),
@@ -84,8 +105,8 @@ pub fn encode_account(bank: &Bank, pubkey: &Pubkey, account: &AccountSharedData,
     } else {
         None
     };
-    let ui = encode_ui_account(pubkey, account, encoding, additional, config.data_slice);
-    Ok(serde_json::to_value(ui).expect("UiAccount serializes"))
+    let ui = encode_ui_account(pubkey, account, encoding, additional, data_slice);
+    serde_json::to_value(ui).expect("UiAccount serializes")
 }
 
 impl Rpc {
@@ -210,7 +231,7 @@ impl Rpc {
         let account = self
             .chain
             .get_account(&bank, &mint)
-            .filter(|a| is_token_program(a.owner()) && a.data().len() >= 82)
+            .filter(|a| is_token_program(a.owner()) && is_mint_data(a.data()))
             .ok_or_else(|| invalid_params("Invalid param: not a Token mint"))?;
         let supply = u64::from_le_bytes(account.data()[36..44].try_into().unwrap());
         let decimals = account.data()[MINT_DECIMALS_OFFSET];
@@ -243,7 +264,7 @@ impl Rpc {
         let mut list = Vec::new();
         for (pubkey, account) in &accounts {
             let data = account.data();
-            if data.len() < TOKEN_ACCOUNT_LEN || (data.len() > TOKEN_ACCOUNT_LEN && data[TOKEN_ACCOUNT_LEN] != 2) {
+            if !is_token_account_data(data) {
                 continue; // a mint or multisig, not a token account
             }
             if key_offset == 32 && data[32..64] != key.to_bytes() {
@@ -263,6 +284,37 @@ impl Rpc {
             }));
         }
         Ok(context_response(&bank, Value::Array(list)))
+    }
+
+    pub fn get_token_largest_accounts(&self, p: &Params) -> RpcResult {
+        p.at_most(2)?;
+        let mint = p.pubkey(0, "mint")?;
+        let config: RpcContextConfig = p.optional(1)?.unwrap_or_default();
+        let bank = self.bank_for(config.commitment, config.min_context_slot)?;
+        let mint_account = self
+            .chain
+            .get_account(&bank, &mint)
+            .ok_or_else(|| invalid_params("Invalid param: could not find account"))?;
+        if !is_token_program(mint_account.owner()) || !is_mint_data(mint_account.data()) {
+            return Err(invalid_params("Invalid param: not a Token mint"));
+        }
+        let decimals = SplTokenAdditionalDataV2::with_decimals(mint_account.data()[MINT_DECIMALS_OFFSET]);
+        let mut balances: Vec<(Pubkey, u64)> = self
+            .scan_program(&bank, mint_account.owner(), &[])?
+            .into_iter()
+            .filter(|(_, a)| is_token_account_data(a.data()) && a.data()[0..32] == mint.to_bytes())
+            .map(|(key, a)| (key, u64::from_le_bytes(a.data()[64..72].try_into().unwrap())))
+            .collect();
+        balances.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        balances.truncate(LARGEST_TOKEN_ACCOUNTS);
+        let list: Vec<RpcTokenAccountBalance> = balances
+            .into_iter()
+            .map(|(address, amount)| RpcTokenAccountBalance {
+                address: address.to_string(),
+                amount: token_amount_to_ui_amount_v3(amount, &decimals),
+            })
+            .collect();
+        Ok(context_response(&bank, serde_json::to_value(list).map_err(|e| internal_error(e.to_string()))?))
     }
 
     pub fn get_token_accounts_by_owner(&self, p: &Params) -> RpcResult {

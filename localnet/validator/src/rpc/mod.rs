@@ -1,10 +1,13 @@
 //! Solana JSON-RPC over HTTP.
 
-mod accounts;
+pub mod accounts;
+mod blocks;
 mod cluster;
+mod economics;
 mod localnet;
 pub mod params;
 mod server;
+mod signatures;
 mod transactions;
 
 pub use server::serve;
@@ -17,11 +20,14 @@ use {
     solana_commitment_config::{CommitmentConfig, CommitmentLevel},
     solana_rpc_client_api::custom_error::RpcCustomError,
     solana_runtime::bank::Bank,
-    std::sync::Arc,
+    std::{net::SocketAddr, sync::Arc},
 };
 
 pub struct Rpc {
     pub chain: Arc<Chain>,
+    /// Addresses this node serves, for getClusterNodes.
+    pub rpc_addr: SocketAddr,
+    pub pubsub_addr: Option<SocketAddr>,
 }
 
 /// `{"context": {...}, "value": ...}`, the wrapper of most Solana RPC answers.
@@ -72,6 +78,26 @@ impl Rpc {
             "getTokenSupply" => self.get_token_supply(p),
             "getTokenAccountsByOwner" => self.get_token_accounts_by_owner(p),
             "getTokenAccountsByDelegate" => self.get_token_accounts_by_delegate(p),
+            "getTokenLargestAccounts" => self.get_token_largest_accounts(p),
+            "getBlock" => self.get_block(p),
+            "getBlockCommitment" => self.get_block_commitment(p),
+            "getBlockProduction" => self.get_block_production(p),
+            "getSlotLeader" => self.get_slot_leader(p),
+            "getSlotLeaders" => self.get_slot_leaders(p),
+            "getLeaderSchedule" => self.get_leader_schedule(p),
+            "getMaxRetransmitSlot" => self.get_max_retransmit_slot(),
+            "getMaxShredInsertSlot" => self.get_max_shred_insert_slot(),
+            "getHighestSnapshotSlot" => self.get_highest_snapshot_slot(),
+            "getClusterNodes" => self.get_cluster_nodes(),
+            "getVoteAccounts" => self.get_vote_accounts(p),
+            "getInflationGovernor" => self.get_inflation_governor(p),
+            "getInflationRate" => self.get_inflation_rate(),
+            "getInflationReward" => self.get_inflation_reward(p),
+            "getSupply" => self.get_supply(p),
+            "getLargestAccounts" => self.get_largest_accounts(p),
+            "getStakeMinimumDelegation" => self.get_stake_minimum_delegation(p),
+            "getRecentPerformanceSamples" => self.get_recent_performance_samples(p),
+            "getSignaturesForAddress" => self.get_signatures_for_address(p),
             "sendTransaction" => self.send_transaction(p),
             "simulateTransaction" => self.simulate_transaction(p),
             "getSignatureStatuses" => self.get_signature_statuses(p),

@@ -115,7 +115,7 @@ pub fn compute_unit_price(tx: &VersionedTransaction) -> u64 {
         .filter(|ix| keys.get(ix.program_id_index as usize) == Some(&COMPUTE_BUDGET_PROGRAM))
         .filter(|ix| ix.data.len() == 9 && ix.data[0] == 3)
         .map(|ix| u64::from_le_bytes(ix.data[1..9].try_into().unwrap()))
-        .last()
+        .next_back()
         .unwrap_or(0)
 }
 
