@@ -1,10 +1,12 @@
 """The localnet through @solana/web3.js 1.x: its response schemas reject any shape that differs
 from the real RPC. Runs where Node.js is installed and ``npm ci`` was run in ``tests/js``
-(``.ci/run`` does that when npm is available); skips otherwise."""
+(``.ci/run`` does both, and sets ``PERPOOL_REQUIRE_WEB3JS=1`` so the check fails there instead of
+skipping); skips otherwise."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +21,8 @@ WEB3 = JS_DIR / "node_modules" / "@solana" / "web3.js"
 def test_web3js_client(localnet: Localnet, tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None or not WEB3.is_dir():
+        if os.environ.get("PERPOOL_REQUIRE_WEB3JS") == "1":
+            pytest.fail("node and `npm ci` in tests/js are required here")
         pytest.skip("needs node and `npm ci` in tests/js")
     faucet = tmp_path / "faucet.json"
     faucet.write_text(json.dumps(list(bytes(localnet.faucet))))
