@@ -57,12 +57,14 @@ def check_slippage(bps: int) -> int:
 
 
 def market_for(ex: Exchange, token: Token, side: str, collateral_symbol: str | None) -> Market:
-    """The market of a new position; a long posts the traded token, a short a stable one."""
+    """The market of a new position; a long posts the traded token, a short a stable one, and
+    both sides of a synthetic payoff market a stable one."""
     if token.stable:
         raise InputError(
             f"{token.symbol} is a stable token and cannot be traded", code="invalid_market"
         )
-    if side == LONG:
+    synthetic = type(token.account.payoff.kind).__name__.lower() != "spot"
+    if side == LONG and not synthetic:
         if collateral_symbol and ex.token(collateral_symbol).mint != token.mint:
             raise InputError(
                 f"a long {token.symbol} position takes {token.symbol} as collateral, "
@@ -82,6 +84,8 @@ def market_for(ex: Exchange, token: Token, side: str, collateral_symbol: str | N
         if not stables:
             raise InputError("the pool has no stable token to short against", code="invalid_market")
         collateral = stables[0]
+    if synthetic:
+        return Market.payoff(ex.pool_name, token.mint, collateral.mint, side)
     return Market.short(ex.pool_name, token.mint, collateral.mint)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +201,7 @@ def test_setup_creates_the_spec_and_is_idempotent(cli: CliEnv) -> None:
     first = cli.setup_output
     assert first["admin"] == str(cli.admin.pubkey())
     created = {s["step"] for s in first["steps"] if s["status"] == "created"}
-    for symbol in ("SOL", "ETH", "WBTC", "USDC", "USDT"):
+    for symbol in ("SOL", "ETH", "WBTC", "USDC", "USDT", "ETH2"):
         assert {f"mint {symbol}", f"custody {symbol}", f"price {symbol}"} <= created
     assert {"init", "pool"} <= created
 
@@ -349,6 +350,32 @@ def test_collateral_changes(cli: CliEnv) -> None:
     assert cli.balance(trader, "USDT") == 250 * 10**6 + units(out["amount"], 6)
     cli.trade("close", "ETH", "short")
     assert cli.chain.get_account_info(position).value is None
+
+
+def test_payoff_market_positions_are_in_payoff_units(cli: CliEnv) -> None:
+    trader = cli.trader.pubkey()
+    cli.json("faucet", "USDC", "4000")
+    cli.json("lp", "deposit", "USDC", "4000")
+    cli.json("faucet", "USDC", "200", "--to", str(trader))
+    pool = cli.json("pool")
+    [eth2] = [c for c in pool["custodies"] if c["symbol"] == "ETH2"]
+    assert eth2["payoff"] == "square"
+    # 0.1 units of 0.001 * ETH^2: size = 0.1 * 0.001 * price^2; collateral in the stable.
+    expected = Decimal("0.1") * Decimal("0.001") * Decimal(eth2["price"]) ** 2
+    held = cli.balance(trader, "USDC")
+    out = cli.trade("open", "ETH2", "long", "--collateral", "100", "--units", "0.1")
+    assert out["collateralToken"] == "USDC"
+    assert Decimal(out["sizeUsd"]) == expected
+    assert Decimal(out["entryPriceUsd"]) == expected * 10
+    assert cli.balance(trader, "USDC") == held - 100 * 10**6
+    rows = [p for p in cli.trade("positions")["positions"] if p["symbol"] == "ETH2"]
+    assert [r["side"] for r in rows] == ["long"]
+    cli.trade("close", "ETH2", "long")
+    # An LP deposit into the synthetic market is refused by the program, by name.
+    cli.json("faucet", "ETH2", "1")
+    code, error = cli.fails("lp", "deposit", "ETH2", "1")
+    assert code != 0
+    assert "SyntheticCustody" in error["message"], error
 
 
 def test_bad_input_is_rejected_before_anything_is_sent(cli: CliEnv) -> None:
