@@ -181,7 +181,7 @@ class Keeper:
             for name in ORDER:
                 if name in self.jobs:
                     out["jobs"][name] = await self.run_job(name)
-            out["ok"] = all("error" not in s for s in out["jobs"].values())
+            out["ok"] = not any(_has_error(s) for s in out["jobs"].values())
             return out
         finally:
             await self.close()
@@ -269,3 +269,16 @@ class Keeper:
         if self.oracle is not None:
             await self.oracle.close()
         await self.rpc.close()
+
+
+def _has_error(summary: Any) -> bool:
+    """A job summary reports a failure: the tick raised, or a target's status is ``error``."""
+    if isinstance(summary, dict):
+        if "error" in summary and "status" not in summary:
+            return True
+        if summary.get("status") == "error":
+            return True
+        return any(_has_error(v) for v in summary.values())
+    if isinstance(summary, list):
+        return any(_has_error(v) for v in summary)
+    return False
