@@ -1,4 +1,2 @@
-"""perpool-keeper: the off-chain keeper daemon (oracle posting, borrow accrual, auto-close).
-
-Not implemented yet; only the package and its console script exist so far.
-"""
+"""perpool-keeper: the off-chain keeper daemon (oracle posting, borrow and funding accrual,
+liquidations, pool AUM refresh)."""

@@ -46,10 +46,10 @@ def test_version() -> None:
     assert result.stdout.strip() == f"perpool {__version__}"
 
 
-def test_keeper_is_an_honest_placeholder() -> None:
-    result = run("perpool-keeper")
+def test_keeper_refuses_a_missing_config_file() -> None:
+    result = run("perpool-keeper", "--config", "/nonexistent/keeper.toml")
     assert result.returncode == 2
-    assert "not implemented" in result.stderr
+    assert "config file not found" in result.stderr
 
 
 def test_time_and_slot_commands(start_localnet: Callable[..., LocalnetProcess]) -> None:
