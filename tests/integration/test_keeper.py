@@ -9,6 +9,7 @@ on $20 of collateral, so a 1.5% move against them crosses the 0.4% maintenance m
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import pytest_asyncio
 from conftest import start_validator
 from pool_env import PoolEnv, TokenSpec, build_pool_env
 from solders.keypair import Keypair
+from solders.transaction import Transaction
 from spl.token.instructions import get_associated_token_address
 from trade_support import (
     SOL,
@@ -42,7 +44,7 @@ from trade_support import (
     short_market,
 )
 
-from perpool.localnet import LocalnetProcess, free_port
+from perpool.localnet import LocalnetProcess, airdrop, free_port
 from perpool.trade import Market
 from perpool_keeper.config import FeedConfig, KeeperConfig, load_config
 from perpool_keeper.daemon import Keeper
@@ -371,6 +373,97 @@ async def test_rpc_failover_and_outage(
     await set_prices(env, SOL=P100)
 
 
+class DroppingProxy:
+    """An HTTP JSON-RPC proxy to the validator that accepts the first ``drops`` sendTransaction
+    requests and throws the transactions away (answering with their signatures, as an RPC node
+    whose forward to the leader was lost would), and forwards everything else."""
+
+    def __init__(self, target_url: str, drops: int) -> None:
+        self.target_url = target_url
+        self.drops = drops
+        self.dropped: list[str] = []
+        self.forwarded_sends = 0
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.http = httpx.AsyncClient(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> DroppingProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.close()
+        await self.http.aclose()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.decode("latin-1").split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length)
+                answer = await self._answer(body)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                    + answer
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, body: bytes) -> bytes:
+        request = json.loads(body)
+        if isinstance(request, dict) and request.get("method") == "sendTransaction":
+            if len(self.dropped) < self.drops:
+                raw = base64.b64decode(request["params"][0])
+                signature = str(Transaction.from_bytes(raw).signatures[0])
+                self.dropped.append(signature)
+                reply = {"jsonrpc": "2.0", "id": request.get("id"), "result": signature}
+                return json.dumps(reply).encode()
+            self.forwarded_sends += 1
+        resp = await self.http.post(
+            self.target_url, content=body, headers={"Content-Type": "application/json"}
+        )
+        return resp.content
+
+
+async def test_dropped_sends_are_rebroadcast_and_land_once(
+    env: PoolEnv, keeper_wallet: Keypair, tmp_path: Path
+) -> None:
+    await set_prices(env, SOL=P100, USDC=1_000_000)
+    trader = await open_50x(env, long_market(env))
+    await set_prices(env, SOL=P100 * 985 // 1000)
+    config = keeper_config(env, tmp_path, keeper_wallet, accrual=False, aum=False)
+    config.tx.rebroadcast_interval_sec = 0.3
+    async with DroppingProxy(env.url, drops=2) as proxy:
+        config.rpc.urls = [proxy.url]
+        keeper = Keeper(config, keeper_wallet)
+        summary = await keeper.run_once()
+    (done,) = liquidations(summary)
+    assert done["status"] == "landed", done
+    # The first two sends of the same signed bytes were lost; a rebroadcast landed it.
+    assert proxy.dropped == [done["signature"]] * 2
+    assert proxy.forwarded_sends >= 1
+    assert keeper.metrics.tx_rebroadcasts._value.get() >= 2
+    assert not await account_exists(env, position_key(env, long_market(env), trader.key))
+    # Landed once: a second pass finds nothing to do.
+    again = await run_once(keeper_config(env, tmp_path, keeper_wallet, oracle=False), keeper_wallet)
+    assert liquidations(again) == []
+    await assert_conserved(env)
+    await set_prices(env, SOL=P100)
+
+
 def spawn_keeper(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "perpool_keeper.cli", "--config", str(config_path)],
@@ -456,6 +549,14 @@ interval_sec = 2
                 return resp.status_code == 200
 
             await wait_for(healthy, 30)
+
+            # The position disappears when the liquidation lands; the keeper counts it once
+            # its confirmation poll sees it, a moment later.
+            async def counted() -> bool:
+                text = (await http.get(f"{base}/metrics")).text
+                return 'perpool_keeper_liquidations_total{side="long"} 1.0' in text
+
+            await wait_for(counted, 30)
             report = (await http.get(f"{base}/health")).json()
             assert report["healthy"] is True
             assert set(report["jobs"]) == {"oracle", "accrual", "liquidation", "aum"}
@@ -494,3 +595,89 @@ interval_sec = 2
     assert '"msg": "keeper stopped"' in log_path.read_text()
     await resync(env)
     await set_prices(env, SOL=P100)
+
+
+async def test_daemon_survives_a_localnet_restart(tmp_path: Path) -> None:
+    """The validator behind the keeper stops and comes back (from genesis, on the same port):
+    the daemon stays up, reports unhealthy while the chain is gone and goes back to work."""
+    port, http_port = free_port(), free_port()
+    ledger = tmp_path / "ledger"
+
+    async def fresh_chain() -> tuple[LocalnetProcess, PoolEnv]:
+        process = start_validator(port=port, ledger=ledger)
+        pool_env = await build_pool_env(process.url, process.faucet(), TOKENS)
+        for symbol in pool_env.specs:
+            await pool_env.configure(symbol, **FEES)
+        await provide_liquidity(pool_env, "SOL", 100 * SOL)
+        await provide_liquidity(pool_env, "USDC", 10_000 * USDC)
+        return process, pool_env
+
+    net, env = await fresh_chain()
+    keeper_wallet = Keypair()
+    await airdrop(env.client.connection, keeper_wallet.pubkey(), 10 * 10**9)
+    config_path = tmp_path / "keeper.toml"
+    config_path.write_text(
+        f"""
+[keeper]
+keypair = "{write_keypair(tmp_path / "k.json", keeper_wallet)}"
+pools = ["{env.pool}"]
+[rpc]
+urls = ["{env.url}"]
+backoff_base_sec = 0.05
+[http]
+port = {http_port}
+[health]
+interval_sec = 0.5
+[jobs.oracle]
+enabled = false
+[jobs.accrual]
+interval_sec = 1
+[jobs.liquidation]
+interval_sec = 0.5
+[jobs.aum]
+interval_sec = 1
+"""
+    )
+    log_path = tmp_path / "keeper.log"
+    proc = spawn_keeper(config_path, log_path)
+    base = f"http://127.0.0.1:{http_port}"
+
+    async def health() -> int | None:
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"{base}/health")).status_code
+        except httpx.HTTPError:
+            return None
+
+    async def healthy() -> bool:
+        return await health() == 200
+
+    async def unhealthy() -> bool:
+        return await health() == 503
+
+    try:
+        await wait_for(healthy, 30)
+        net.stop()
+        await env.client.close()
+        await wait_for(unhealthy, 30)
+        # Back from genesis on the same port: a new pool, a new under-margined position.
+        net, env = await fresh_chain()
+        await airdrop(env.client.connection, keeper_wallet.pubkey(), 10 * 10**9)
+        trader = await open_50x(env, long_market(env))
+        key = position_key(env, long_market(env), trader.key)
+        await set_prices(env, SOL=P100 * 985 // 1000)
+
+        async def liquidated() -> bool:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            return not await account_exists(env, key)
+
+        await wait_for(liquidated, 60)
+        await wait_for(healthy, 30)
+        await assert_conserved(env)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        await env.client.close()
+        net.stop()
+    assert code == 0, log_path.read_text()[-3000:]
