@@ -34,6 +34,7 @@ from trade_support import (
     USDC,
     Trader,
     account_exists,
+    add_pool,
     assert_conserved,
     long_market,
     new_trader,
@@ -681,3 +682,36 @@ interval_sec = 1
         await env.client.close()
         net.stop()
     assert code == 0, log_path.read_text()[-3000:]
+
+
+async def test_ladder_steps(env: PoolEnv, keeper_wallet: Keypair, tmp_path: Path) -> None:
+    """A two-step ladder: the keeper's first pass closes half the position (step 0), and the
+    rest once the margin falls under the second step."""
+    ladder = FEES | {
+        "max_leverage": 100 * 10_000,
+        "liquidation_steps": ((10_000, 5_000), (5_000, 10_000)),
+    }
+    pool = await add_pool(env, "keeper-ladder", TOKENS)
+    await pool.configure("SOL", **ladder)
+    await provide_liquidity(pool, "SOL", 100 * SOL)
+    await provide_liquidity(pool, "USDC", 10_000 * USDC)
+    trader = await new_trader(pool, SOL=2 * SOL)
+    market = long_market(pool)
+    # 20x: $2000 on 1 SOL. At $95.80 the margin (about $14 after fees) is under 1% of size.
+    await open_position(pool, trader, market, collateral=SOL, size_usd=2_000 * USD)
+    key = position_key(pool, market, trader.key)
+    await set_prices(pool, SOL=9_580_000_000)
+    config = keeper_config(pool, tmp_path, keeper_wallet, oracle=False, accrual=False, aum=False)
+    config.keeper.pools = [pool.pool]
+    (first,) = liquidations(await run_once(config, keeper_wallet))
+    assert (first["status"], first["step"], first["remaining_size_usd"]) == (
+        "landed",
+        0,
+        1_000 * USD,
+    ), first
+    assert (await pool.client.fetch("Position", key)).size_usd == 1_000 * USD
+    await set_prices(pool, SOL=9_300_000_000)
+    (last,) = liquidations(await run_once(config, keeper_wallet))
+    assert (last["status"], last["step"], last["remaining_size_usd"]) == ("landed", 1, 0), last
+    assert not await account_exists(pool, key)
+    await assert_conserved(pool)
