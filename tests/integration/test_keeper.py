@@ -26,6 +26,7 @@ import pytest_asyncio
 from conftest import start_validator
 from pool_env import PoolEnv, TokenSpec, build_pool_env
 from solders.keypair import Keypair
+from solders.signature import Signature
 from solders.transaction import Transaction
 from spl.token.instructions import get_associated_token_address
 from trade_support import (
@@ -714,4 +715,59 @@ async def test_ladder_steps(env: PoolEnv, keeper_wallet: Keypair, tmp_path: Path
     (last,) = liquidations(await run_once(config, keeper_wallet))
     assert (last["status"], last["step"], last["remaining_size_usd"]) == ("landed", 1, 0), last
     assert not await account_exists(pool, key)
+    await assert_conserved(pool)
+
+
+async def test_price_update_and_liquidation_go_in_one_transaction_when_the_oracle_is_nearly_stale(
+    env: PoolEnv, keeper_wallet: Keypair, tmp_path: Path
+) -> None:
+    """The on-chain price is about to go stale and the keeper's source says the position is
+    under water: the price update and the liquidation land together, atomically."""
+    pool = await add_pool(env, "keeper-bundle", TOKENS)
+    for symbol in pool.specs:
+        await pool.configure(symbol, **(FEES | {"max_price_age_sec": 30}))
+    await provide_liquidity(pool, "SOL", 100 * SOL)
+    await provide_liquidity(pool, "USDC", 10_000 * USDC)
+    trader = await open_50x(pool, long_market(pool))
+    key = position_key(pool, long_market(pool), trader.key)
+    csv = tmp_path / "sol.csv"
+    csv.write_text("t,price\n0,98.4\n")
+    config = keeper_config(pool, tmp_path, keeper_wallet, accrual=False, aum=False)
+    config.keeper.pools = [pool.pool]
+    config.jobs.oracle.enabled = True
+    # A deviation threshold the move never reaches: the oracle job itself does not post.
+    config.jobs.oracle.deviation_bps = 10_000
+    config.jobs.oracle.heartbeat_sec = 10**6
+    config.jobs.oracle.authority_keypair = str(write_keypair(tmp_path / "oracle.json", pool.admin))
+    config.jobs.oracle.feeds = [
+        FeedConfig(
+            pool=pool.pool,
+            mint=str(pool.mint("SOL")),
+            source="csv",
+            path=str(csv),
+            expo=EXPO,
+            max_source_age_sec=3600,
+        )
+    ]
+    # 27 s of the 30 s price age gone: within the keeper's 5 s margin, still valid on chain.
+    await pool.advance(27)
+    summary = await run_once(config, keeper_wallet)
+    (feed,) = summary["jobs"]["oracle"]["feeds"]
+    assert feed["status"] != "landed", feed
+    (done,) = liquidations(summary)
+    assert done["status"] == "landed", done
+    assert not await account_exists(pool, key)
+    tx = await pool.client.connection.get_transaction(
+        Signature.from_string(done["signature"]), max_supported_transaction_version=0
+    )
+    assert tx.value is not None
+    meta = tx.value.transaction.meta
+    assert meta is not None
+    logs = list(meta.log_messages or [])
+    assert "Program log: Instruction: SetCustomOraclePrice" in logs
+    assert "Program log: Instruction: Liquidate" in logs
+    oracle = await pool.client.fetch(
+        "CustomOracle", pool.client.custody_keys(pool.pool, pool.mint("SOL")).oracle
+    )
+    assert (oracle.price, oracle.expo) == (9_840_000_000, EXPO)
     await assert_conserved(pool)
