@@ -128,7 +128,11 @@ def test_shipped_localnet_spec() -> None:
         ("WBTC", 8, False),
         ("USDC", 6, True),
         ("USDT", 6, True),
+        ("ETH2", 6, False),
     ]
+    eth2 = spec.by_symbol("ETH2")
+    assert eth2 is not None
+    assert eth2.config["payoff"] == "square"
     sol = spec.by_symbol("sol")
     assert sol is not None
     assert sol.test_mint
