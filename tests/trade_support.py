@@ -64,6 +64,12 @@ def usd_of(amount: int, decimals: int, price: int, expo: int) -> int:
     return num // pow10(max(0, decimals - 6 - expo))
 
 
+def usd_ceil(amount: int, decimals: int, price: int, expo: int) -> int:
+    """USD units of ``amount`` base units, rounded up."""
+    num = amount * price * pow10(max(0, expo + 6 - decimals))
+    return ceil_div(num, pow10(max(0, decimals - 6 - expo)))
+
+
 def tokens_floor(usd: int, decimals: int, price: int, expo: int) -> int:
     """Base units worth ``usd`` (6 dp) at ``price * 10^expo``, rounded down (what is paid out)."""
     num = usd * pow10(max(0, decimals - 6 - expo))

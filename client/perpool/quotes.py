@@ -1270,7 +1270,7 @@ def funding_after(position: PositionState, custody: CustodyState, quote: CloseQu
     return owed
 
 
-def _full_close_margin(position: PositionState, quote: CloseQuote) -> int:
+def full_close_margin(position: PositionState, quote: CloseQuote) -> int:
     """Margin as a full close settles it (without the auto-close fee): collateral + funding
     received + profit - loss - close and borrow fees - funding paid."""
     fees = _checked_add(
@@ -1299,7 +1299,7 @@ def position_liquidation_step(
         pool_aum_usd,
     )
     return math_liquidation_step(
-        _full_close_margin(position, q),
+        full_close_margin(position, q),
         position.size_usd,
         maintenance_margin_bps(custody),
         custody.liquidation.ladder(),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from solders.pubkey import Pubkey
 
 from perpool import quotes as q
-from perpool.math import BPS_DENOMINATOR, Side, margin_usd
+from perpool.math import BPS_DENOMINATOR, Side
 from perpool_keeper.chain import PositionRecord
 
 
@@ -54,10 +54,7 @@ def margin_bps(
     quote = q.quote_close(
         position, custody, prices, collateral, collateral_prices, BPS_DENOMINATOR, pool_aum_usd
     )
-    fees = quote.close_fee_usd + quote.borrow_fee_usd + quote.funding_paid_usd
-    credit = position.collateral_usd + quote.funding_received_usd
-    margin = margin_usd(credit, quote.profit_usd, quote.loss_usd, fees)
-    return margin * BPS_DENOMINATOR // max(1, position.size_usd)
+    return q.full_close_margin(position, quote) * BPS_DENOMINATOR // max(1, position.size_usd)
 
 
 def evaluate(

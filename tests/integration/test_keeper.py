@@ -24,6 +24,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from conftest import start_validator
+from http_stub import HttpStub
 from pool_env import PoolEnv, TokenSpec, build_pool_env
 from solders.keypair import Keypair
 from solders.signature import Signature
@@ -375,56 +376,24 @@ async def test_rpc_failover_and_outage(
     await set_prices(env, SOL=P100)
 
 
-class DroppingProxy:
+class DroppingProxy(HttpStub):
     """An HTTP JSON-RPC proxy to the validator that accepts the first ``drops`` sendTransaction
     requests and throws the transactions away (answering with their signatures, as an RPC node
     whose forward to the leader was lost would), and forwards everything else."""
 
     def __init__(self, target_url: str, drops: int) -> None:
+        super().__init__()
         self.target_url = target_url
         self.drops = drops
         self.dropped: list[str] = []
         self.forwarded_sends = 0
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
         self.http = httpx.AsyncClient(timeout=30)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> DroppingProxy:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        return self
-
     async def __aexit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.close()
+        await super().__aexit__(*exc)
         await self.http.aclose()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.decode("latin-1").split("\r\n"):
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                body = await reader.readexactly(length)
-                answer = await self._answer(body)
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    + f"Content-Length: {len(answer)}\r\n\r\n".encode()
-                    + answer
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    async def _answer(self, body: bytes) -> bytes:
+    async def respond(self, request_line: str, body: bytes) -> tuple[int, bytes]:
         request = json.loads(body)
         if isinstance(request, dict) and request.get("method") == "sendTransaction":
             if len(self.dropped) < self.drops:
@@ -432,12 +401,12 @@ class DroppingProxy:
                 signature = str(Transaction.from_bytes(raw).signatures[0])
                 self.dropped.append(signature)
                 reply = {"jsonrpc": "2.0", "id": request.get("id"), "result": signature}
-                return json.dumps(reply).encode()
+                return 200, json.dumps(reply).encode()
             self.forwarded_sends += 1
         resp = await self.http.post(
             self.target_url, content=body, headers={"Content-Type": "application/json"}
         )
-        return resp.content
+        return 200, resp.content
 
 
 async def test_dropped_sends_are_rebroadcast_and_land_once(

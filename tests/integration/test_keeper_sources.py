@@ -5,7 +5,6 @@ oracle on chain."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,12 +15,13 @@ import httpx
 import pytest
 import pytest_asyncio
 from conftest import start_validator
+from http_stub import HttpStub
 from pool_env import PoolEnv, TokenSpec, build_pool_env
 from pyth_fixture import PriceUpdate, write_fixture
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from perpool.localnet import LocalnetProcess, free_port
+from perpool.localnet import LocalnetProcess
 from perpool_keeper.config import FeedConfig, load_config
 from perpool_keeper.daemon import Keeper
 from perpool_keeper.metrics import Metrics
@@ -68,45 +68,20 @@ async def env(net: LocalnetProcess) -> AsyncIterator[PoolEnv]:
     await pool_env.client.close()
 
 
-class HermesStub:
+class HermesStub(HttpStub):
     """Serves ``GET /v2/updates/price/latest`` like Hermes, from ``self.entries``; ``status``
     forces an HTTP error."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.entries: list[dict[str, Any]] = []
         self.status = 200
-        self.server: asyncio.Server | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> HermesStub:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                ok = head.startswith("GET /v2/updates/price/latest?") and self.status == 200
-                body = json.dumps({"binary": {"data": []}, "parsed": self.entries}).encode()
-                status = "200 OK" if ok else f"{self.status if self.status != 200 else 404} Error"
-                writer.write(
-                    f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def respond(self, request_line: str, body: bytes) -> tuple[int, bytes]:
+        if not request_line.startswith("GET /v2/updates/price/latest?"):
+            return 404, b"{}"
+        answer = json.dumps({"binary": {"data": []}, "parsed": self.entries}).encode()
+        return self.status, answer
 
 
 def hermes_entry(price: int, ema: int, publish_time: int, expo: int = -8) -> dict[str, Any]:

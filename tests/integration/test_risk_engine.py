@@ -32,11 +32,14 @@ from trade_support import (
     open_position,
     position,
     position_key,
-    pow10,
     provide_liquidity,
     rejected,
     set_prices,
     short_market,
+    tokens_ceil,
+    tokens_floor,
+    usd_ceil,
+    usd_of,
 )
 
 from perpool import lp, pda, trade, views
@@ -82,23 +85,6 @@ async def new_pool(
         await provide_liquidity(pool, "SOL", 100 * SOL)
         await provide_liquidity(pool, "USDC", 10_000 * USDC)
     return pool
-
-
-def tokens_floor(usd: int, decimals: int, price_e8: int) -> int:
-    """USD (6 dp) → tokens at a price with exponent -8, rounded down."""
-    return usd * pow10(decimals + 8) // (price_e8 * USD)
-
-
-def tokens_ceil(usd: int, decimals: int, price_e8: int) -> int:
-    return ceil_div(usd * pow10(decimals + 8), price_e8 * USD)
-
-
-def usd_floor(amount: int, decimals: int, price_e8: int) -> int:
-    return amount * price_e8 * USD // pow10(decimals + 8)
-
-
-def usd_ceil(amount: int, decimals: int, price_e8: int) -> int:
-    return ceil_div(amount * price_e8 * USD, pow10(decimals + 8))
 
 
 async def pool_aum(pool: PoolEnv) -> int:
@@ -170,7 +156,7 @@ async def test_auto_close_fee_is_charged_on_liquidations_only(env: PoolEnv) -> N
     event = await liquidate(pool, keeper, market, trader)
     assert event.auto_close_fee_usd == 2 * USD
     # Payout: $16 less the $2 fee = $14 of SOL at $95.80 to the owner (no discount configured).
-    assert event.owner_amount == tokens_floor(14 * USD, 9, 9_580_000_000)
+    assert event.owner_amount == tokens_floor(14 * USD, 9, 9_580_000_000, EXPO)
     assert await pool.balance(trader.accounts["SOL"]) == before + event.owner_amount
     await assert_conserved(pool)
 
@@ -412,8 +398,8 @@ async def test_liquidation_walks_down_the_ladder(env: PoolEnv) -> None:
     first = await liquidate(pool, keeper, market, trader)
     assert (first.step, first.close_bps, first.size_usd) == (0, 5_000, 1_000 * USD)
     # The half pays $50 of collateral - $42 loss = $8; the discount is half the full 20 bps.
-    payout = tokens_floor(8 * USD, 9, p1)
-    discount = tokens_floor(1 * USD, 9, p1)  # 10 bps of $1000
+    payout = tokens_floor(8 * USD, 9, p1, EXPO)
+    discount = tokens_floor(1 * USD, 9, p1, EXPO)  # 10 bps of $1000
     assert first.loss_usd == 42 * USD
     assert (first.discount_amount, first.reward_amount) == (discount, discount)
     assert first.owner_amount == 0
@@ -421,7 +407,7 @@ async def test_liquidation_walks_down_the_ladder(env: PoolEnv) -> None:
     after = await position(pool, market, trader.key)
     assert after.size_usd == 1_000 * USD
     assert after.collateral_amount == SOL // 2 + payout - discount
-    assert after.collateral_usd == 50 * USD + usd_floor(payout - discount, 9, p1)
+    assert after.collateral_usd == 50 * USD + usd_of(payout - discount, 9, p1, EXPO)
     # Deleveraged: margin ≈ 50 + 7 - 42 = $15 ≥ $10 (1% of $1000): healthy again.
     assert not await views.liquidation_state(pool.client, market, trader.key)
     await assert_conserved(pool)
@@ -433,9 +419,9 @@ async def test_liquidation_walks_down_the_ladder(env: PoolEnv) -> None:
     owner_before = await pool.balance(trader.accounts["SOL"])
     last = await liquidate(pool, keeper, market, trader)
     assert (last.step, last.close_bps, last.remaining_size_usd) == (1, BPS, 0)
-    assert last.discount_amount == tokens_floor(2 * USD, 9, p2)
+    assert last.discount_amount == tokens_floor(2 * USD, 9, p2, EXPO)
     margin = after.collateral_usd - last.loss_usd
-    assert last.owner_amount == tokens_floor(margin, 9, p2) - last.discount_amount
+    assert last.owner_amount == tokens_floor(margin, 9, p2, EXPO) - last.discount_amount
     assert await pool.balance(trader.accounts["SOL"]) == owner_before + last.owner_amount
     assert (await pool.client.connection.get_account_info(key)).value is None
     await assert_conserved(pool)
@@ -464,7 +450,7 @@ async def test_insurance_fund_fills_to_its_cap_then_covers_bad_debt(env: PoolEnv
     # First: a 0.5% discount on $2000 = $10 (out of the $16 left), half ($5) to the fund, under
     # the $7 cap.
     first = await liquidate(pool, keeper, market, traders[0])
-    discount = tokens_floor(10 * USD, 9, p1)
+    discount = tokens_floor(10 * USD, 9, p1, EXPO)
     assert first.discount_amount == discount
     assert first.insurance_amount == discount // 2
     assert first.reward_amount == discount - discount // 2
@@ -473,7 +459,7 @@ async def test_insurance_fund_fills_to_its_cap_then_covers_bad_debt(env: PoolEnv
     assert fund.balance == fund.total_inflow == discount // 2
 
     # Second: only the room left under the cap goes in; the excess goes to the protocol.
-    room = tokens_floor(7 * USD - usd_ceil(fund.balance, 9, p1), 9, p1)
+    room = tokens_floor(7 * USD - usd_ceil(fund.balance, 9, p1, EXPO), 9, p1, EXPO)
     second = await liquidate(pool, keeper, market, traders[1])
     assert second.insurance_amount == room < discount // 2
     assert second.protocol_amount == discount // 2 - room
@@ -501,7 +487,7 @@ async def test_insurance_fund_fills_to_its_cap_then_covers_bad_debt(env: PoolEnv
     liquidated = await only_event(pool, signature, "PositionLiquidated")
     assert liquidated.bad_debt_usd == 5 * USD
     assert liquidated.owner_amount == liquidated.reward_amount == 0
-    covered = tokens_ceil(5 * USD, 9, p2)
+    covered = tokens_ceil(5 * USD, 9, p2, EXPO)
     change = await only_event(pool, signature, "InsuranceFundChanged")
     assert (change.outflow, change.bad_debt_usd) == (covered, 5 * USD)
     after = await pool.custody("SOL")

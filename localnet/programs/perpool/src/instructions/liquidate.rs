@@ -104,10 +104,7 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
     let insurance_fraction_bps = custody.liquidation.insurance_fund_fraction_bps;
     let collateral_custody = &ctx.accounts.collateral_custody;
     let decimals = collateral_custody.decimals;
-    let fees_usd = [q.borrow_fee_usd, q.auto_close_fee_usd]
-        .iter()
-        .try_fold(q.close_fee_usd, |acc, f| acc.checked_add(*f))
-        .ok_or(PerpoolError::MathOverflow)?;
+    let fees_usd = math::checked_sum(&[q.close_fee_usd, q.borrow_fee_usd, q.auto_close_fee_usd])?;
     let fee_amount = math::usd_to_token_floor(fees_usd, decimals, &collateral_prices.max())?;
     // The discount comes out of what the slice pays out; the fund takes its share up to its cap.
     let discount_usd = math::fee_usd(q.size_usd, discount_bps)?;

@@ -78,8 +78,7 @@ pub fn handle_remove_collateral(ctx: Context<RemoveCollateral>, collateral_usd: 
     let q = position.quote_close(&ctx.accounts.custody, &prices, &ctx.accounts.collateral_custody, &collateral_prices, math::BPS_DENOMINATOR, ctx.accounts.pool.aum_usd, 0)?;
     let remaining_usd = position.collateral_usd - collateral_usd;
     // Profit and funding owed to the position do not count: only what is already its own.
-    let fees = q.close_fee_usd.saturating_add(q.borrow_fee_usd).saturating_add(q.funding_paid_usd);
-    let margin = math::margin_usd(remaining_usd, 0, q.loss_usd, fees);
+    let margin = math::margin_usd(remaining_usd, 0, q.loss_usd, q.settled_fees_usd()?);
     let leverage = math::leverage_bps(position.size_usd, margin);
     require!(leverage <= ctx.accounts.custody.pricing.max_initial_leverage, PerpoolError::LeverageTooHigh);
 

@@ -60,6 +60,11 @@ fn div_round(n: u128, d: u128, rounding: Rounding) -> u128 {
     }
 }
 
+/// Sum of u64 amounts, `Overflow` if it does not fit.
+pub fn checked_sum(amounts: &[u64]) -> MathResult<u64> {
+    amounts.iter().try_fold(0u64, |acc, a| acc.checked_add(*a)).ok_or(MathError::Overflow)
+}
+
 /// Narrow to u64 without truncation (`Overflow` if it does not fit). Use this instead of `as`.
 pub fn to_u64(value: u128) -> MathResult<u64> {
     u64::try_from(value).map_err(|_| MathError::Overflow)

@@ -53,7 +53,7 @@ mod test_values;
 
 pub use borrow::*;
 pub use checked::{
-    div_pow10_ceil, div_pow10_floor, mul_div_ceil, mul_div_ceil_u64, mul_div_floor,
+    checked_sum, div_pow10_ceil, div_pow10_floor, mul_div_ceil, mul_div_ceil_u64, mul_div_floor,
     mul_div_floor_u64, mul_pow10, pow10, to_u64,
 };
 pub use close::*;

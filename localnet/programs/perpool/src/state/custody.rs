@@ -274,13 +274,7 @@ impl Custody {
     /// the whole elapsed period (the pool's AUM is taken as last recorded). Idempotent within
     /// one timestamp.
     pub fn accrue_funding(&mut self, now: i64, pool_aum_usd: u64) -> Result<()> {
-        let rate = math::funding_rate(
-            self.longs.size_usd,
-            self.shorts.size_usd,
-            pool_aum_usd,
-            self.funding.funding_c,
-            self.funding.max_hourly_rate,
-        )?;
+        let rate = self.funding_rate(pool_aum_usd)?;
         let state = &mut self.funding_state;
         if state.last_update != 0 && now > state.last_update {
             let elapsed = u64::try_from(now - state.last_update).map_err(|_| PerpoolError::MathOverflow)?;
@@ -305,14 +299,14 @@ impl Custody {
     /// Sets the displayed funding rate from the open interest after a change (accrual already
     /// recomputes it from the open interest it covers).
     pub fn refresh_funding_rate(&mut self, pool_aum_usd: u64) -> Result<()> {
-        self.funding_state.current_rate = math::funding_rate(
-            self.longs.size_usd,
-            self.shorts.size_usd,
-            pool_aum_usd,
-            self.funding.funding_c,
-            self.funding.max_hourly_rate,
-        )?;
+        self.funding_state.current_rate = self.funding_rate(pool_aum_usd)?;
         Ok(())
+    }
+
+    /// Hourly funding rate from the current open interest (positive = longs pay).
+    pub fn funding_rate(&self, pool_aum_usd: u64) -> Result<i64> {
+        let f = &self.funding;
+        Ok(math::funding_rate(self.longs.size_usd, self.shorts.size_usd, pool_aum_usd, f.funding_c, f.max_hourly_rate)?)
     }
 
     /// Sets the displayed borrow rate from the utilization after a change.

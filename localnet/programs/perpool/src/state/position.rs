@@ -107,6 +107,19 @@ pub struct CloseQuote {
     pub auto_close_fee_usd: u64,
 }
 
+impl CloseQuote {
+    /// What a full close settles against the position besides the auto-close fee: the close
+    /// fee, the borrow fee and funding paid.
+    pub fn settled_fees_usd(&self) -> Result<u64> {
+        Ok(math::checked_sum(&[self.close_fee_usd, self.borrow_fee_usd, self.funding_paid_usd])?)
+    }
+
+    /// `collateral_usd` plus the funding the position receives.
+    pub fn credit_usd(&self, collateral_usd: u64) -> Result<u64> {
+        Ok(collateral_usd.checked_add(self.funding_received_usd).ok_or(PerpoolError::MathOverflow)?)
+    }
+}
+
 /// Price the pool trades at: longs buy at the higher of spot/EMA and sell at the lower,
 /// shorts the reverse.
 fn trade_price(side: Side, prices: &Prices, opening: bool) -> OraclePrice {
@@ -253,10 +266,7 @@ impl Position {
             let (paid, received) = math::funding_parts(funding_owed);
             (math::split_bps_ceil(paid, close_bps)?.closed, math::split_bps_floor(received, close_bps)?.closed)
         };
-        let fees = [borrow_fee_usd, auto_close_fee_usd, funding_paid_usd]
-            .iter()
-            .try_fold(close_fee_usd, |acc, f| acc.checked_add(*f))
-            .ok_or(PerpoolError::MathOverflow)?;
+        let fees = math::checked_sum(&[close_fee_usd, borrow_fee_usd, auto_close_fee_usd, funding_paid_usd])?;
         let credit_usd = part.collateral.closed.checked_add(funding_received_usd).ok_or(PerpoolError::MathOverflow)?;
         let amounts = math::close_amounts(self.side.into(), part.size.closed, credit_usd, self.price, exit_price, fees)?;
         // Paid in collateral tokens valued high: fewer tokens, in the pool's favour. The pool
@@ -308,12 +318,7 @@ impl Position {
         pool_aum_usd: u64,
     ) -> Result<Option<usize>> {
         let q = self.quote_close(custody, prices, collateral_custody, collateral_prices, math::BPS_DENOMINATOR, pool_aum_usd, 0)?;
-        let fees = [q.borrow_fee_usd, q.funding_paid_usd]
-            .iter()
-            .try_fold(q.close_fee_usd, |acc, f| acc.checked_add(*f))
-            .ok_or(PerpoolError::MathOverflow)?;
-        let credit = self.collateral_usd.checked_add(q.funding_received_usd).ok_or(PerpoolError::MathOverflow)?;
-        let margin = math::margin_usd(credit, q.profit_usd, q.loss_usd, fees);
+        let margin = math::margin_usd(q.credit_usd(self.collateral_usd)?, q.profit_usd, q.loss_usd, q.settled_fees_usd()?);
         Ok(math::liquidation_step(margin, self.size_usd, maintenance_margin_bps(custody)?, &custody.liquidation.ladder())?)
     }
 
