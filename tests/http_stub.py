@@ -41,11 +41,12 @@ class HttpStub:
                     if name.strip().lower() == "content-length":
                         length = int(value.strip())
                 status, answer = await self.respond(head[0], await reader.readexactly(length))
-                writer.write(
-                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(answer)}\r\n\r\n".encode()
-                    + answer
+                reason = "OK" if status == 200 else "Error"
+                header = (
+                    f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(answer)}\r\n\r\n"
                 )
+                writer.write(header.encode() + answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
