@@ -35,6 +35,8 @@ from perpool.localnet import (
     read_keypair,
 )
 
+pytest_plugins = ["adversarial_plugin"]
+
 LAMPORTS_PER_SOL = 1_000_000_000
 # Shorter slots than the validator's 400 ms default make confirmations quicker; override with
 # PERPOOL_TEST_SLOT_MS to test at other speeds.

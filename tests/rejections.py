@@ -63,7 +63,7 @@ async def chain_state(client: PerpoolClient, watch: Iterable[Pubkey] = ()) -> di
     return state
 
 
-def _diff(before: dict[str, str], after: dict[str, str]) -> list[str]:
+def changed_accounts(before: dict[str, str], after: dict[str, str]) -> list[str]:
     keys = sorted(set(before) | set(after))
     return [k for k in keys if before.get(k) != after.get(k)]
 
@@ -98,13 +98,22 @@ def _custom_code(err: Any) -> tuple[int | None, int | None]:
 
 
 async def send_failing(
-    client: PerpoolClient, ixs: Sequence[Instruction], signers: Sequence[Keypair] = ()
+    client: PerpoolClient,
+    ixs: Sequence[Instruction],
+    signers: Sequence[Keypair] = (),
+    *,
+    payer: Keypair | None = None,
 ) -> Failure:
-    """Simulates, then lands ``ixs`` without preflight; both must fail the same way."""
+    """Simulates, then lands ``ixs`` without preflight; both must fail the same way. The fee
+    payer is ``payer`` (default: the client's)."""
     conn = client.connection
+    payer = payer or client.payer
     blockhash = (await conn.get_latest_blockhash(Confirmed)).value.blockhash
-    all_signers = [client.payer, *[s for s in signers if s.pubkey() != client.payer.pubkey()]]
-    tx = Transaction(all_signers, Message(list(ixs), client.payer.pubkey()), blockhash)
+    message = Message(list(ixs), payer.pubkey())
+    # Only the keys the message needs sign (a hostile case may pass a signer it then drops).
+    required = set(message.account_keys[: message.header.num_required_signatures])
+    all_signers = [payer, *[s for s in signers if s.pubkey() != payer.pubkey()]]
+    tx = Transaction([s for s in all_signers if s.pubkey() in required], message, blockhash)
 
     sim = (await conn.simulate_transaction(tx, sig_verify=True, commitment=Confirmed)).value
     assert sim.err is not None, "preflight accepted the transaction:\n" + "\n".join(sim.logs or [])
@@ -155,7 +164,7 @@ async def assert_rejected(
         f"expected {error}, got {failure.name} ({failure.error}):\n" + "\n".join(failure.logs)
     )
     after = await chain_state(client, watch)
-    changed = _diff(before, after)
+    changed = changed_accounts(before, after)
     assert not changed, f"rejected transaction changed {changed}"
     return failure
 
@@ -173,7 +182,7 @@ async def assert_unchanged_failure(
     before = await chain_state(client, watch)
     failure = await send_failing(client, ixs, signers)
     after = await chain_state(client, watch)
-    changed = _diff(before, after)
+    changed = changed_accounts(before, after)
     assert not changed, f"failed transaction changed {changed}"
     return failure
 
