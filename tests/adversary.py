@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -241,8 +242,14 @@ class World:
         return keys
 
 
-async def build_world(url: str, faucet: Keypair) -> World:
-    env = await build_pool_env(url, faucet, TOKENS, CONFIGS)
+async def build_world(
+    url: str, faucet: Keypair, *, signers: int = 1, min_signatures: int = 1
+) -> World:
+    """The world; the admin multisig is ``min_signatures``-of-``signers`` (1-of-1 unless a
+    module needs approvals to attack)."""
+    env = await build_pool_env(
+        url, faucet, TOKENS, CONFIGS, signers=signers, min_signatures=min_signatures
+    )
     other = await add_pool(env, "other", OTHER_TOKENS)
     provider = await new_trader(
         env, SOL=1_000 * SOL, ETH=100 * ETH, USDC=1_000_000 * USDC, USDT=1_000_000 * USDT
@@ -433,10 +440,19 @@ class Honest:
     """The account whose signature authorizes it (``None`` for permissionless cranks)."""
 
 
+def snake(name: str) -> str:
+    """``openPosition`` -> ``open_position`` (the IDL is camelCase, the program snake_case)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def instruction_names(client: Any) -> set[str]:
+    return {snake(i.name) for i in client.program.idl.instructions}
+
+
 def account_names(client: Any, ix_name: str) -> list[str]:
-    """The instruction's fixed accounts in order (remaining accounts follow them)."""
-    (idl_ix,) = [i for i in client.program.idl.instructions if i.name == ix_name]
-    return [a.name for a in idl_ix.accounts]
+    """The instruction's fixed accounts in order, snake_case (remaining accounts follow)."""
+    (idl_ix,) = [i for i in client.program.idl.instructions if snake(i.name) == ix_name]
+    return [snake(a.name) for a in idl_ix.accounts]
 
 
 def with_account(
@@ -646,6 +662,8 @@ __all__ = [
     "account_names",
     "build_world",
     "honest_instructions",
+    "instruction_names",
+    "snake",
     "symbol_of",
     "with_account",
     "with_remaining",
