@@ -151,6 +151,7 @@ class Ledger:
                 str(n): {"name": ATTACK_CLASSES.get(n, "?"), **dict(c)}
                 for n, c in self.by_class().items()
             },
+            "markdown": self.markdown(),
             "cases": [dataclasses.asdict(c) for c in self.cases],
         }
         path.write_text(json.dumps(payload, indent=1) + "\n")
