@@ -12,15 +12,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from adversary import Attack, World, symbol_of
+from adversary import TOKENS, Attack, World, symbol_of
+from pool_env import PoolEnv
+from solana.rpc.commitment import Confirmed
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
 from spl.memo.constants import MEMO_PROGRAM_ID
 from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
-from trade_support import Trader
+from trade_support import Trader, add_pool, provide_liquidity
 
 from perpool import pda, trade
 from perpool.client import PerpoolClient
@@ -248,6 +253,41 @@ def is_long(market: Market) -> bool:
     return market.side == LONG
 
 
+async def fresh_pool(
+    world: World, name: str, liquidity: Mapping[str, int], *, empty: Sequence[str] = ()
+) -> PoolEnv:
+    """A pool of its own on the world's chain (new mints, the default custody config with prices
+    valid for an hour) with ``liquidity`` deposited per symbol and custodies ``empty`` left
+    without any."""
+    wanted = {*liquidity, *empty}
+    env = await add_pool(world.env, name, tuple(t for t in TOKENS if t.symbol in wanted))
+    for symbol in env.specs:
+        await env.configure(symbol, max_price_age_sec=3_600)
+    for symbol, amount in liquidity.items():
+        await provide_liquidity(env, symbol, amount)
+    return env
+
+
+async def send(
+    client: PerpoolClient, ixs: Sequence[Instruction], signers: Sequence[Keypair], payer: Keypair
+) -> Signature:
+    """Signs and sends ``ixs`` with ``payer`` paying the fee, and waits for confirmation."""
+    conn = client.connection
+    blockhash = (await conn.get_latest_blockhash(Confirmed)).value.blockhash
+    keys = [payer, *[s for s in signers if s.pubkey() != payer.pubkey()]]
+    tx = Transaction(keys, Message(list(ixs), payer.pubkey()), blockhash)
+    signature = (await conn.send_transaction(tx)).value
+    await conn.confirm_transaction(signature, Confirmed, sleep_seconds=0.05)
+    status = (await conn.get_signature_statuses([signature])).value[0]
+    assert status is not None
+    assert status.err is None, status
+    return signature
+
+
+async def lamports(client: PerpoolClient, key: Pubkey) -> int:
+    return int((await client.connection.get_balance(key, Confirmed)).value)
+
+
 __all__ = [
     "ASSOCIATED_TOKEN_PROGRAM_ID",
     "MEMO_PROGRAM_ID",
@@ -261,7 +301,9 @@ __all__ = [
     "collateral_of",
     "custody",
     "fixed_accounts",
+    "fresh_pool",
     "is_long",
+    "lamports",
     "lamports_to",
     "liquidate_ix",
     "open_ix",
@@ -272,6 +314,7 @@ __all__ = [
     "remove_collateral_ix",
     "replace",
     "run_cases",
+    "send",
     "small_collateral",
     "traded_of",
     "vault",
