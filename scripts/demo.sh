@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up, start a local validator, run the demo against it, stop it.
+# Set everything up, start a local validator, run the demo against it (with the keeper), write
+# the report into demo-output/ (or --out DIR), stop the validator. Options: --help.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -1,0 +1,3 @@
+from perpool.demo.cli import main
+
+raise SystemExit(main())
