@@ -90,6 +90,7 @@ from spl.token.instructions import get_associated_token_address
 from perpool import lp, pda, trade, views
 from perpool.amounts import BPS, USD_DECIMALS, format_units, oracle_price
 from perpool.client import PerpoolClient, ViewError
+from perpool.config import ConfigError, load_keypair
 from perpool.errors import PerpoolError, program_error_from
 from perpool.exchange import Exchange, Token, fetch_decoded
 from perpool.faucet import faucet, is_localnet
@@ -1280,7 +1281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             net = LocalnetProcess.start(slot_ms=args.slot_ms)
             url = net.url
-        admin = Keypair.from_json(args.keypair.read_text()) if args.keypair else Keypair()
+        try:
+            admin = load_keypair(args.keypair) if args.keypair else Keypair()
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         report = asyncio.run(run(args, url, admin, net.process.pid if net is not None else None))
     except (LocalnetError, PerpoolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
