@@ -18,7 +18,9 @@ import json
 import random
 import statistics
 import time
+from pathlib import Path
 
+from benchlib import write_json
 from solders.pubkey import Pubkey
 
 from perpool import quotes as q
@@ -90,6 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
     table = custodies()
     prices: dict[Pubkey, q.Prices | str] = {
@@ -116,6 +119,8 @@ def main() -> int:
             }
         )
         print(json.dumps(results[-1]), flush=True)
+    if args.json:
+        write_json(args.json, {"repeat": args.repeat, "sizes": results})
     return 0
 
 

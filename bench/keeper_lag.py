@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from benchlib import write_json
 from pool_env import TokenSpec, build_pool_env
 from solders.keypair import Keypair
 from solders.signature import Signature
@@ -101,8 +102,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--slot-ms", type=int, default=400)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.rounds, args.slot_ms))))
+    result = asyncio.run(run(args.rounds, args.slot_ms))
+    print(json.dumps(result))
+    if args.json:
+        write_json(args.json, result)
     return 0
 
 

@@ -25,11 +25,12 @@ from solders.signature import Signature
 from spl.token.async_client import AsyncToken
 from spl.token.constants import TOKEN_PROGRAM_ID
 
-from perpool import lp, pda, trade
+from perpool import lp, trade
 from perpool.client import ViewError
+from perpool.invariants import check_pool
 from perpool.localnet import LocalnetRpc
 from perpool.program import PROGRAM_ID, error_names, parse_events
-from perpool.trade import LONG, SHORT, Market
+from perpool.trade import LONG, Market
 
 USD = 1_000_000
 """$1 in USD units (6 decimals)."""
@@ -336,31 +337,11 @@ async def view_rejected(env: PoolEnv, view: Awaitable[object], error: str) -> No
 
 async def assert_conserved(env: PoolEnv) -> None:
     """For every custody of the pool: vault == owned + collateral + protocol_fees + insurance and
-    0 <= locked <= owned; the side totals equal the sums over the open positions."""
-    client = env.client
-    positions = [p.account for p in await client.program.account["Position"].all()]
-    pool_key = pda.pool(env.pool)
-    for symbol in env.specs:
-        keys = client.custody_keys(env.pool, env.mint(symbol))
-        custody = await client.fetch("Custody", keys.custody)
-        a = custody.assets
-        vault = await env.balance(keys.token_account)
-        fund = custody.insurance.balance
-        assert vault == a.owned + a.collateral + a.protocol_fees + fund, (symbol, vault, a, fund)
-        assert 0 <= a.locked <= a.owned, (symbol, a)
-        mine = [p for p in positions if p.pool == pool_key and p.custody == keys.custody]
-        for side, totals in ((LONG, custody.longs), (SHORT, custody.shorts)):
-            book = [p for p in mine if type(p.side).__name__.lower() == side]
-            assert totals.open_positions == len(book), (symbol, side)
-            assert totals.size_usd == sum(p.size_usd for p in book), (symbol, side)
-            assert totals.collateral_usd == sum(p.collateral_usd for p in book), (symbol, side)
-            assert totals.size_over_entry == sum(p.size_usd * RATE_ONE // p.price for p in book), (
-                symbol,
-                side,
-            )
-        held = [p for p in positions if p.pool == pool_key and p.collateral_custody == keys.custody]
-        assert a.collateral == sum(p.collateral_amount for p in held), (symbol, a.collateral)
-        assert a.locked == sum(p.locked_amount for p in held), (symbol, a.locked)
+    0 <= locked <= owned; the side totals equal the sums over the open positions
+    (:func:`perpool.invariants.check_pool`)."""
+    report = await check_pool(env.client, env.pool, names={env.mint(s): s for s in env.specs})
+    assert report.ok, [str(v) for v in report.violations]
+    assert {c.name for c in report.custodies} == set(env.specs)
 
 
 # --------------------------------------------------------------------------------------------
