@@ -94,10 +94,14 @@ def price_9dp(price: int, expo: int) -> int:
 
 
 async def add_pool(
-    env: PoolEnv, name: str, tokens: tuple[TokenSpec, ...] = DEFAULT_TOKENS
+    env: PoolEnv,
+    name: str,
+    tokens: tuple[TokenSpec, ...] = DEFAULT_TOKENS,
+    configs: dict[str, dict[str, Any]] | None = None,
 ) -> PoolEnv:
     """A second (third, ...) pool on the same chain with its own new mints, so a test can start
-    from an empty pool (exact utilization). The program allows 32 pools per chain."""
+    from an empty pool (exact utilization). The program allows 32 pools per chain. Custodies
+    are added with ``configs[symbol]`` overrides of the default config, if given."""
     client, admin = env.client, env.admin
     pool = dataclasses.replace(
         env, specs={t.symbol: t for t in tokens}, mints={}, last_publish={}, pool=name
@@ -107,7 +111,7 @@ async def add_pool(
         pool.mints[spec.symbol] = await AsyncToken.create_mint(
             client.connection, admin, admin.pubkey(), spec.decimals, TOKEN_PROGRAM_ID
         )
-        config = pool.config(spec.symbol)
+        config = pool.config(spec.symbol, **(configs or {}).get(spec.symbol, {}))
         await client.add_custody(
             name, pool.mint(spec.symbol), spec.stable, config, admin, env.approvers
         )
