@@ -26,7 +26,7 @@ from adversarial_cases import (
 from adversary import ETH, USD, USDC, Attack, World, honest_instructions
 from solders.instruction import Instruction
 
-from perpool import trade
+from perpool import pda, trade
 from perpool.trade import LONG, SHORT, Market
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.attack_class(6)]
@@ -238,45 +238,92 @@ async def same_account_cases(world: World) -> list[Case]:
         "InvalidTokenAccount",
     )
 
-    # A vault as the receiving account of a payout.
-    for label, name, ix, account, key in (
+    # A vault (or any token account the transfer authority owns) as the receiving account of a
+    # payout: the token program would move the tokens from the vault to itself, the books would
+    # record them as paid out and the vault would drift above them.
+    authority_owned = await env.mints["SOL"].create_account(pda.transfer_authority())
+    admin = env.admin
+    for label, name, ix, key, signer in (
         (
             "close half of long_sol paying into the SOL vault",
             "close_position",
             close_ix(world, me, long_sol, 5_000),
-            "receiving_account",
             vault(world, "SOL"),
+            me.wallet,
+        ),
+        (
+            "close half of long_sol paying into a SOL account the transfer authority owns",
+            "close_position",
+            close_ix(world, me, long_sol, 5_000),
+            authority_owned,
+            me.wallet,
         ),
         (
             "remove collateral from long_sol into the SOL vault",
             "remove_collateral",
             remove_collateral_ix(world, me, long_sol),
-            "receiving_account",
             vault(world, "SOL"),
+            me.wallet,
         ),
         (
             "remove_liquidity USDC into the USDC vault",
             "remove_liquidity",
             honest["remove_liquidity USDC"],
-            "receiving_account",
             vault(world, "USDC"),
+            me.wallet,
         ),
         (
             "swap USDC->USDT paying into the USDT vault",
             "swap",
             honest["swap USDC->USDT"],
-            "receiving_account",
             vault(world, "USDT"),
+            me.wallet,
         ),
         (
-            "close half of long_sol paying into other's SOL vault",
-            "close_position",
-            close_ix(world, me, long_sol, 5_000),
-            "receiving_account",
-            vault(world, "SOL", pool="other"),
+            "liquidate the victim's long_sol, reward into the SOL vault",
+            "liquidate",
+            liquidate_ix(world, me, long_sol, world.victim),
+            vault(world, "SOL"),
+            me.wallet,
+        ),
+        (
+            "withdraw USDC protocol fees into the USDC vault",
+            "withdraw_protocol_fees",
+            world.client.withdraw_protocol_fees_ix(
+                env.pool, env.mint("USDC"), 1, vault(world, "USDC"), admin.pubkey()
+            ),
+            vault(world, "USDC"),
+            admin,
+        ),
+        (
+            "remove_custody USDT sweeping its vault into itself",
+            "remove_custody",
+            world.client.remove_custody_ix(
+                env.pool, env.mint("USDT"), vault(world, "USDT"), admin.pubkey()
+            ),
+            vault(world, "USDT"),
+            admin,
         ),
     ):
-        add(label, replace(client, name, ix, {account: key}), "InvalidTokenAccount")
+        out.append(
+            case(
+                label,
+                replace(client, name, ix, {"receiving_account": key}),
+                [signer],
+                error="ReceivingAccountIsVault",
+                watch=[authority_owned],
+            )
+        )
+    add(
+        "close half of long_sol paying into other's SOL vault (another mint)",
+        replace(
+            client,
+            "close_position",
+            close_ix(world, me, long_sol, 5_000),
+            {"receiving_account": vault(world, "SOL", pool="other")},
+        ),
+        "InvalidTokenAccount",
+    )
     return out
 
 

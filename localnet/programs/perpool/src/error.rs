@@ -116,6 +116,8 @@ pub enum PerpoolError {
     TradeTooSmall,
     #[msg("Deposit is below the custody's minimum")]
     DepositTooSmall,
+    #[msg("A payout cannot go to a token account of the program's transfer authority (a pool vault)")]
+    ReceivingAccountIsVault,
 }
 
 impl From<crate::math::MathError> for PerpoolError {

@@ -21,7 +21,11 @@ pub struct ClosePosition<'info> {
     #[account(mut)]
     pub owner: Signer<'info>,
 
-    #[account(mut, constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     /// CHECK: transfer authority PDA, signs for the vault.

@@ -18,7 +18,11 @@ use crate::{
 pub struct Liquidate<'info> {
     pub signer: Signer<'info>,
 
-    #[account(mut, constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     #[account(

@@ -12,7 +12,11 @@ use crate::{
 pub struct RemoveCollateral<'info> {
     pub owner: Signer<'info>,
 
-    #[account(mut, constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == collateral_custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     /// CHECK: transfer authority PDA, signs for the vault.

@@ -36,7 +36,11 @@ pub struct RemoveCustody<'info> {
     #[account(mut, close = admin, seeds = [CustomOracle::SEED, pool.key().as_ref(), custody.mint.as_ref()], bump = custom_oracle.bump)]
     pub custom_oracle: Box<Account<'info, CustomOracle>>,
 
-    #[account(mut, constraint = receiving_account.mint == custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     pub token_program: Program<'info, Token>,

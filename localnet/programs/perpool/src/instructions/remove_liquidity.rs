@@ -19,7 +19,11 @@ pub struct RemoveLiquidityParams {
 pub struct RemoveLiquidity<'info> {
     pub owner: Signer<'info>,
 
-    #[account(mut, constraint = receiving_account.mint == custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     #[account(mut, constraint = lp_token_account.mint == lp_token_mint.key() @ PerpoolError::InvalidTokenAccount)]

@@ -22,7 +22,11 @@ pub struct Swap<'info> {
     #[account(mut, constraint = funding_account.mint == receiving_custody.mint @ PerpoolError::InvalidTokenAccount)]
     pub funding_account: Box<Account<'info, TokenAccount>>,
 
-    #[account(mut, constraint = receiving_account.mint == dispensing_custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == dispensing_custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     /// CHECK: transfer authority PDA, signs for the vault.

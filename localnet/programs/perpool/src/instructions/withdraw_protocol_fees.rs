@@ -30,7 +30,11 @@ pub struct WithdrawProtocolFees<'info> {
     #[account(mut, address = custody.token_account @ PerpoolError::InvalidTokenAccount)]
     pub custody_token_account: Box<Account<'info, TokenAccount>>,
 
-    #[account(mut, constraint = receiving_account.mint == custody.mint @ PerpoolError::InvalidTokenAccount)]
+    #[account(
+        mut,
+        constraint = receiving_account.mint == custody.mint @ PerpoolError::InvalidTokenAccount,
+        constraint = receiving_account.owner != transfer_authority.key() @ PerpoolError::ReceivingAccountIsVault
+    )]
     pub receiving_account: Box<Account<'info, TokenAccount>>,
 
     pub token_program: Program<'info, Token>,
