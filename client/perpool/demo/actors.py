@@ -509,10 +509,11 @@ async def _run(ex: Exchange, owner: Keypair, action: Action) -> ActionResult:
 
 
 async def perform_all(
-    ex: Exchange, actors: dict[str, Actor], actions: list[Action]
+    ex: Exchange, actors: dict[str, Actor], actions: list[Action], concurrency: int = CONCURRENCY
 ) -> list[dict[str, Any]]:
-    """Carries out ``actions``: one participant's in order, different participants at once."""
-    gate = asyncio.Semaphore(CONCURRENCY)
+    """Carries out ``actions``: one participant's in order, up to ``concurrency`` participants
+    at once (1: all of them in order)."""
+    gate = asyncio.Semaphore(concurrency)
     by_actor: dict[str, list[Action]] = {}
     for action in actions:
         by_actor.setdefault(action.actor, []).append(action)

@@ -314,7 +314,8 @@ def plot(report: Report, target: Path) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(4, 2)
     fig.suptitle(
-        f"Perpool demo: {path.hours(path.steps - 1):.1f} simulated hours in {path.steps} steps, "
+        f"Perpool demo: {report.hours(report.points[-1]['chainTime']):.1f} simulated hours in "
+        f"{path.steps} steps, "
         f"{len(report.plan.actors)} participants, SOL -{path.drop_pct}% drop (shaded)",
         fontsize=14,
     )

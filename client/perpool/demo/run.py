@@ -91,7 +91,8 @@ async def _run(url: str, client: PerpoolClient, opts: DemoOptions) -> int:
         f"({len(plan.timeline)} planned actions)"
     )
     await actors_mod.fund_actors(ex, url, list(plan.actors.values()))
-    records = await actors_mod.perform_all(ex, plan.actors, plan.setup)
+    # One after the other: each deposit's fee depends on the pool the earlier ones left.
+    records = await actors_mod.perform_all(ex, plan.actors, plan.setup, concurrency=1)
     for record in records:
         say(f"  {record['actor']}: {record['label']}: {record['status']}")
     if any(r["status"] != "ok" for r in records):
