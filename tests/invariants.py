@@ -14,6 +14,7 @@ caught even when its totals are self-consistent.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -118,6 +119,34 @@ class RunStats:
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.report(), indent=2) + "\n")
+
+
+def run_size(
+    total_steps: str | None, default_examples: int, default_steps: int, max_examples: int
+) -> tuple[int, int]:
+    """(examples, steps per example): the defaults, or about ``total_steps`` spread over at
+    most ``max_examples`` examples of between ``default_steps`` and 400 steps (long examples
+    reach deeper states: drifted prices, an aged book, drained custodies)."""
+    if not total_steps:
+        return default_examples, default_steps
+    wanted = int(total_steps)
+    if wanted <= 0:
+        raise ValueError(f"PERPOOL_INVARIANT_STEPS must be positive, not {total_steps!r}")
+    steps = min(max(wanted // 25, default_steps), 400)
+    return min(max(math.ceil(wanted / steps), 1), max_examples), steps
+
+
+def pick_amount(balance: int, pick: tuple[str, int]) -> int:
+    """An amount from a strategy's pick: ``("units", n)`` base units, ``("bps", n)`` of the
+    balance (at least one unit), ``("all", _)`` the whole balance; never more than it."""
+    kind, n = pick
+    if kind == "units":
+        return min(n, balance)
+    if kind == "all":
+        return balance
+    if kind == "bps":
+        return max(1, balance * n // 10_000) if balance else 0
+    raise ValueError(f"unknown amount kind {kind!r}")
 
 
 # --------------------------------------------------------------------------------------------

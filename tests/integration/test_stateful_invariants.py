@@ -27,10 +27,9 @@ report (examples, steps, steps per rule, rejections by error name, violations, s
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -57,7 +56,9 @@ from invariants import (
     check_solvency,
     check_token_supplies,
     lp_view,
+    pick_amount,
     pool_positions,
+    run_size,
     token_balances,
     value_usd,
 )
@@ -103,6 +104,7 @@ MAX_EXAMPLES = 28
 """The program allows 32 pools per chain: one per example, and one spare for Hypothesis's
 replay of a failing example."""
 MAX_POOLS = 32
+PROGRESS_STEPS = 50
 
 EXPO = -8
 TOKENS = (
@@ -253,26 +255,6 @@ ANY_ACTOR = st.integers(0, 5)
 TOKEN = st.sampled_from(SYMBOLS)
 
 
-def pick_amount(balance: int, pick: tuple[str, int]) -> int:
-    kind, n = pick
-    if kind == "units":
-        return min(n, balance)
-    if kind == "all":
-        return balance
-    return max(1, balance * n // BPS) if balance else 0
-
-
-def run_size() -> tuple[int, int]:
-    """(examples, steps per example): the CI default, or ``PERPOOL_INVARIANT_STEPS`` spread
-    over at most ``MAX_EXAMPLES`` examples of at most 400 steps."""
-    total = os.environ.get("PERPOOL_INVARIANT_STEPS")
-    if not total:
-        return DEFAULT_EXAMPLES, DEFAULT_STEPS
-    wanted = int(total)
-    steps = min(max(wanted // 25, DEFAULT_STEPS), 400)
-    return min(max(math.ceil(wanted / steps), 1), MAX_EXAMPLES), steps
-
-
 def is_replay() -> bool:
     """Whether Hypothesis is replaying a failing example to report it."""
     try:
@@ -301,9 +283,10 @@ class Run:
     base: PoolEnv
     keeper_rpc: RpcPool
     stats: RunStats
+    report: Path | None = None
+    """Where the JSON report goes; rewritten every ``PROGRESS_STEPS`` steps during the run."""
     pools: int = 1
     base_used: bool = False
-    examples: list[Example] = field(default_factory=list)
 
     def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return self.loop.run_until_complete(coro)
@@ -346,7 +329,6 @@ class Run:
                 price_limit=trade.MAX_PRICE if spec.side == LONG else 0,
                 funding_account=trader.accounts[spec.collateral],
             )
-        self.examples.append(example)
         return example
 
 
@@ -410,7 +392,7 @@ class InvariantMachine(RuleBasedStateMachine):
         (Hypothesis then reports the steps that led to it)."""
         try:
             return self.run.call(coro)
-        except BaseException as exc:
+        except Exception as exc:
             kind = "" if isinstance(exc, AssertionError) else f"{type(exc).__name__}: "
             self.stats.violation(rule, f"{kind}{exc}", replay=is_replay())
             raise
@@ -420,6 +402,9 @@ class InvariantMachine(RuleBasedStateMachine):
         self.stats.steps += 1
         self.stats.steps_per_rule[rule] += 1
         self._guard(rule, coro)
+        if self.run.report is not None and self.stats.steps % PROGRESS_STEPS == 0:
+            self.stats.finish()
+            self.stats.write(self.run.report)
 
     async def _attempt(
         self,
@@ -1013,11 +998,15 @@ async def _stop(run: Run) -> None:
 def test_invariants_hold_over_random_sequences(
     net: LocalnetProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    examples, steps = run_size()
+    examples, steps = run_size(
+        os.environ.get("PERPOOL_INVARIANT_STEPS"), DEFAULT_EXAMPLES, DEFAULT_STEPS, MAX_EXAMPLES
+    )
     run_seed = int(os.environ.get("PERPOOL_INVARIANT_SEED", DEFAULT_SEED))
     stats = RunStats(seed=run_seed, max_examples=examples, steps_per_example=steps)
     loop = asyncio.new_event_loop()
+    report = os.environ.get("PERPOOL_INVARIANT_REPORT")
     run: Run = loop.run_until_complete(_start(loop, net, stats))
+    run.report = Path(report) if report else None
 
     def machine() -> InvariantMachine:
         return InvariantMachine(run)
@@ -1037,9 +1026,8 @@ def test_invariants_hold_over_random_sequences(
         run_state_machine_as_test(factory, settings=config)
     finally:
         stats.finish()
-        report = os.environ.get("PERPOOL_INVARIANT_REPORT")
-        if report:
-            stats.write(Path(report))
+        if run.report is not None:
+            stats.write(run.report)
         with capsys.disabled():
             print(f"\n{stats.summary()}")
         loop.run_until_complete(_stop(run))
