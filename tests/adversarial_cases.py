@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from adversary import TOKENS, Attack, World, symbol_of
+from adversary import TOKENS, Attack, World, account_names, symbol_of
 from pool_env import PoolEnv
 from solana.rpc.commitment import Confirmed
 from solders.instruction import AccountMeta, Instruction
@@ -89,25 +89,9 @@ async def run_cases(attack: Attack, cases: Iterable[Case]) -> int:
 # ------------------------------------------------------------------------------------------
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name)
-
-
-def fixed_accounts(client: PerpoolClient, ix_name: str) -> list[str]:
-    """The instruction's fixed accounts (snake_case) in order; remaining accounts follow."""
-    wanted = _camel(ix_name)
-    (idl_ix,) = [i for i in client.program.idl.instructions if i.name in (ix_name, wanted)]
-    return [_snake(a.name) for a in idl_ix.accounts]
-
-
 def account(client: PerpoolClient, ix_name: str, ix: Instruction, name: str) -> Pubkey:
     """The key ``ix`` passes as account ``name``."""
-    return ix.accounts[fixed_accounts(client, ix_name).index(name)].pubkey
+    return ix.accounts[account_names(client, ix_name).index(name)].pubkey
 
 
 def replace(
@@ -120,7 +104,7 @@ def replace(
 ) -> Instruction:
     """``ix`` with the named accounts replaced (signer and writable flags kept unless
     ``writable`` says otherwise)."""
-    names = fixed_accounts(client, ix_name)
+    names = account_names(client, ix_name)
     metas = list(ix.accounts)
     for name, key in overrides.items():
         index = names.index(name)
@@ -131,13 +115,13 @@ def replace(
 
 
 def remaining(client: PerpoolClient, ix_name: str, ix: Instruction) -> list[AccountMeta]:
-    return list(ix.accounts[len(fixed_accounts(client, ix_name)) :])
+    return list(ix.accounts[len(account_names(client, ix_name)) :])
 
 
 def with_remaining(
     client: PerpoolClient, ix_name: str, ix: Instruction, metas: Sequence[AccountMeta]
 ) -> Instruction:
-    fixed = len(fixed_accounts(client, ix_name))
+    fixed = len(account_names(client, ix_name))
     return Instruction(ix.program_id, ix.data, [*ix.accounts[:fixed], *metas])
 
 
@@ -300,7 +284,6 @@ __all__ = [
     "close_ix",
     "collateral_of",
     "custody",
-    "fixed_accounts",
     "fresh_pool",
     "is_long",
     "lamports",
