@@ -123,7 +123,6 @@ TOKENS = (
 )
 SPECS = {t.symbol: t for t in TOKENS}
 SYMBOLS = tuple(SPECS)
-STABLES = ("USDC", "USDT")
 MAX_PRICE_AGE = 300
 
 
