@@ -12,11 +12,19 @@ rejects must fail with one of the error names its rule expects and change nothin
 
 After every step (``invariants_hold``): per-custody token conservation and the book totals
 (``trade_support.assert_conserved``), global conservation per mint (supply == what the test
-minted == the sum over every token account), and solvency as defined in ``invariants``.
+minted == the sum over every token account), and solvency. Solvency, from the program's own
+accounting: a position can never be paid more than its ``collateral_amount + locked_amount``
+tokens of its collateral custody (the cap in ``Position::quote_close``), so the pool is solvent
+when, per custody, the sum of that cap over the open positions (read from the position
+accounts) is at most ``owned + collateral`` and the vault holds it plus the protocol fees and
+the insurance fund (``invariants.check_solvency``).
 Within rules: no gain at a constant price (open+close, swap A->B->A, deposit->withdraw round
-trips, and single swaps and LP actions), the LP price never falls on a deposit, withdrawal,
-swap, open, collateral top-up or crank, the keeper's evaluation and the program agree on
-which positions are liquidatable, and solvency right after each liquidation.
+trips, and single swaps and LP actions; valued exactly at the oracle price), an open+close pays
+at least the open and close fees, the LP price (AUM / LP supply, the program's view) never
+falls on a deposit, withdrawal, swap, open, collateral top-up or crank, the keeper's
+evaluation and the program agree on which positions are liquidatable, and solvency right after
+each liquidation. Hypothesis's first example is its simplest: the argument-free rule
+(``liquidate``) repeated.
 
 Size: ``PERPOOL_INVARIANT_STEPS=<total steps>`` scales examples and steps per example (default:
 a CI-sized run, ``DEFAULT_EXAMPLES`` x ``DEFAULT_STEPS``); ``PERPOOL_INVARIANT_SEED`` picks the
@@ -43,7 +51,6 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -77,6 +84,7 @@ from spl.token.instructions import (
 from trade_support import (
     BPS,
     RATE_ONE,
+    U64_MAX,
     USD,
     Trader,
     add_pool,
@@ -115,7 +123,6 @@ TOKENS = (
 )
 SPECS = {t.symbol: t for t in TOKENS}
 SYMBOLS = tuple(SPECS)
-STABLES = ("USDC", "USDT")
 MAX_PRICE_AGE = 300
 
 
@@ -247,6 +254,8 @@ PRICE_MOVES = st.sampled_from(
 """Relative moves in bps; -80% is the sharp drop. Stablecoins move a twentieth of it."""
 SHARP_MOVES = st.sampled_from([-8_000, -6_000, -4_000, -3_000, 3_000, 10_000])
 """Moves that take leveraged positions through every liquidation step and into bad debt."""
+BEYOND_BPS = st.sampled_from([0, 2, 10, 25, 40, 60, 100])
+"""How far past a position's liquidation price a targeted move goes (bps of the price)."""
 CLOSE_BPS = st.sampled_from([1, 10, 2_500, 5_000, 9_000, 9_999])
 REMOVE_BPS = st.sampled_from([1, 100, 1_000, 5_000, 9_000, 9_999, BPS])
 CLOCK_STEPS = st.sampled_from([1, 5, 60, MAX_PRICE_AGE - 1, MAX_PRICE_AGE + 1, 900, 3_600, 21_600])
@@ -445,7 +454,13 @@ class InvariantMachine(RuleBasedStateMachine):
                 return spec
         return None
 
-    def _position(self, index: int) -> tuple[Any, Trader, MarketSpec]:
+    def _position(self, index: int, rule: str) -> tuple[Any, Trader, MarketSpec] | None:
+        """An open position (by index, wrapping), its owner and market; None when there is
+        none. (Not a Hypothesis precondition: what is open depends on the chain, and what
+        Hypothesis draws must not.)"""
+        if not self.positions:
+            self.stats.outcomes[f"{rule}: no position"] += 1
+            return None
         _, position = self.positions[index % len(self.positions)]
         side = LONG if type(position.side).__name__ == "Long" else SHORT
         spec = MarketSpec(
@@ -617,18 +632,19 @@ class InvariantMachine(RuleBasedStateMachine):
         self._lp_price(before, await lp_view(env), rule)
         return spec, amount, out
 
-    @precondition(lambda self: bool(self.positions))
     @rule(position=st.integers(0, 63))
     def close_position(self, position: int) -> None:
         self._step("close", self._close(position, BPS, "close"))
 
-    @precondition(lambda self: bool(self.positions))
     @rule(position=st.integers(0, 63), close_bps=CLOSE_BPS)
     def partial_close(self, position: int, close_bps: int) -> None:
         self._step("partial close", self._close(position, close_bps, "partial close"))
 
     async def _close(self, index: int, close_bps: int, rule: str) -> None:
-        _, owner, spec = self._position(index)
+        found = self._position(index, rule)
+        if found is None:
+            return
+        _, owner, spec = found
         account = owner.accounts[spec.collateral]
         ix = trade.close_position_ix(
             self.env.client,
@@ -640,14 +656,16 @@ class InvariantMachine(RuleBasedStateMachine):
         allowed = CLOSE_ERRORS if close_bps == BPS else PARTIAL_CLOSE_ERRORS
         await self._attempt(rule, [ix], [owner.wallet], allowed, [account])
 
-    @precondition(lambda self: bool(self.positions))
     @rule(position=st.integers(0, 63), pick=AMOUNT)
     def add_collateral(self, position: int, pick: tuple[str, int]) -> None:
         self._step("add collateral", self._add_collateral(position, pick))
 
     async def _add_collateral(self, index: int, pick: tuple[str, int]) -> None:
         env = self.env
-        _, owner, spec = self._position(index)
+        found = self._position(index, "add collateral")
+        if found is None:
+            return
+        _, owner, spec = found
         account = owner.accounts[spec.collateral]
         (balance,) = await token_balances(env, [account])
         ix = trade.add_collateral_ix(
@@ -663,13 +681,15 @@ class InvariantMachine(RuleBasedStateMachine):
         )
         self._lp_price(before, await lp_view(env), "add collateral")
 
-    @precondition(lambda self: bool(self.positions))
     @rule(position=st.integers(0, 63), fraction=REMOVE_BPS)
     def remove_collateral(self, position: int, fraction: int) -> None:
         self._step("remove collateral", self._remove_collateral(position, fraction))
 
     async def _remove_collateral(self, index: int, fraction: int) -> None:
-        position, owner, spec = self._position(index)
+        found = self._position(index, "remove collateral")
+        if found is None:
+            return
+        position, owner, spec = found
         account = owner.accounts[spec.collateral]
         ix = trade.remove_collateral_ix(
             self.env.client,
@@ -824,20 +844,57 @@ class InvariantMachine(RuleBasedStateMachine):
         self._step("price move", self._move_price(symbol, move))
 
     async def _move_price(self, symbol: str, move: int) -> None:
+        if SPECS[symbol].stable:
+            move //= 20
+        await self._post_price(symbol, self.prices[symbol] * (BPS + move) // BPS)
+        self.stats.outcomes["price move: " + ("down" if move < 0 else "up")] += 1
+
+    async def _post_price(self, symbol: str, price: int) -> None:
+        """Posts ``price`` (kept within 20x of the start, stablecoins within 10%) and re-posts
+        the other prices, so that none is stale."""
         spec = SPECS[symbol]
         if spec.stable:
-            move //= 20
             low, high = spec.price * 9 // 10, spec.price * 11 // 10
         else:
             low, high = spec.price // 20, spec.price * 20
-        price = min(max(self.prices[symbol] * (BPS + move) // BPS, low), high)
+        price = min(max(price, low), high)
         await set_prices(self.env, **{symbol: price})
         self.prices[symbol] = price
-        self.stats.outcomes["price move: " + ("down" if move < 0 else "up")] += 1
 
     @rule(symbol=st.sampled_from(["SOL", "ETH"]), move=SHARP_MOVES)
     def sharp_price_move(self, symbol: str, move: int) -> None:
         self._step("sharp price move", self._move_price(symbol, move))
+
+    @rule(position=st.integers(0, 63), beyond=BEYOND_BPS)
+    def price_to_liquidation(self, position: int, beyond: int) -> None:
+        self._step("price to liquidation", self._price_to_liquidation(position, beyond))
+
+    async def _price_to_liquidation(self, index: int, beyond: int) -> None:
+        """Moves a position's market to ``beyond`` bps past the price at which it reaches the
+        maintenance margin (the program's view), then runs the keeper's pass: small steps
+        past it land in the ladder's first (partial) step, larger ones in the last."""
+        env = self.env
+        found = self._position(index, "price to liquidation")
+        if found is None:
+            return
+        _, owner, spec = found
+        market = self._market(spec)
+        try:
+            threshold = await views.liquidation_price(env.client, market, owner.key)
+        except ViewError:
+            # A stale oracle: the keeper's oracle job re-posts prices first.
+            await set_prices(env)
+            threshold = await views.liquidation_price(env.client, market, owner.key)
+        if threshold == 0 or threshold >= U64_MAX:
+            self.stats.outcomes["price to liquidation: none"] += 1
+            return
+        scale = 10 ** (9 + SPECS[spec.symbol].expo)
+        if spec.side == LONG:
+            price = threshold // scale * (BPS - beyond) // BPS
+        else:
+            price = -(-threshold * (BPS + beyond) // (scale * BPS))
+        await self._post_price(spec.symbol, price)
+        await self._liquidate()
 
     @rule(seconds=CLOCK_STEPS, refresh=st.sampled_from([True, True, True, False]))
     def advance_clock(self, seconds: int, refresh: bool) -> None:
