@@ -83,6 +83,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import (
     TransactionConfirmationStatus,
+    TransactionErrorFieldless,
     TransactionErrorInstructionError,
 )
 from spl.token.instructions import get_associated_token_address
@@ -263,6 +264,9 @@ def failure_reason(err: Any, logs: Sequence[str], program: Any) -> str:
             return line.removeprefix("Program log: Error: ").strip().rstrip(".")
     if isinstance(err, TransactionErrorInstructionError):
         return f"InstructionError: {err.err}"
+    if isinstance(err, TransactionErrorFieldless):
+        # e.g. AlreadyProcessed: the same signed bytes again (same blockhash, same arguments).
+        return str(err).rsplit(".", 1)[-1]
     text = str(err) if err is not None else "unknown"
     return text if len(text) <= 80 else text[:77] + "..."
 
