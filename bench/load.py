@@ -70,6 +70,7 @@ from benchlib import (
     process_cpu_seconds,
     write_json,
 )
+from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.core import RPCException
@@ -573,7 +574,7 @@ class Load:
                 self.results.actions[exc.action].quote_failures += 1
                 self.results.fail(exc.action, "quote", exc.reason)
                 return
-            except (RPCException, httpx.HTTPError, OSError) as exc:
+            except (RPCException, SolanaRpcException, httpx.HTTPError, OSError) as exc:
                 self.results.errors[rpc_reason(exc)] += 1
                 return
             await self.send(actor, plan)
@@ -602,7 +603,7 @@ class Load:
                 stats.rpc_errors += 1
                 self.results.fail(plan.action, "rpc", rpc_reason(exc))
             return
-        except (httpx.HTTPError, OSError) as exc:
+        except (SolanaRpcException, httpx.HTTPError, OSError) as exc:
             stats.rpc_errors += 1
             self.results.fail(plan.action, "rpc", rpc_reason(exc))
             return
