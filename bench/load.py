@@ -70,6 +70,7 @@ from benchlib import (
     process_cpu_seconds,
     write_json,
 )
+from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.core import RPCException
@@ -83,6 +84,7 @@ from solders.signature import Signature
 from solders.transaction import Transaction
 from solders.transaction_status import (
     TransactionConfirmationStatus,
+    TransactionErrorFieldless,
     TransactionErrorInstructionError,
 )
 from spl.token.instructions import get_associated_token_address
@@ -263,6 +265,9 @@ def failure_reason(err: Any, logs: Sequence[str], program: Any) -> str:
             return line.removeprefix("Program log: Error: ").strip().rstrip(".")
     if isinstance(err, TransactionErrorInstructionError):
         return f"InstructionError: {err.err}"
+    if isinstance(err, TransactionErrorFieldless):
+        # e.g. AlreadyProcessed: the same signed bytes again (same blockhash, same arguments).
+        return str(err).rsplit(".", 1)[-1]
     text = str(err) if err is not None else "unknown"
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -569,7 +574,7 @@ class Load:
                 self.results.actions[exc.action].quote_failures += 1
                 self.results.fail(exc.action, "quote", exc.reason)
                 return
-            except (RPCException, httpx.HTTPError, OSError) as exc:
+            except (RPCException, SolanaRpcException, httpx.HTTPError, OSError) as exc:
                 self.results.errors[rpc_reason(exc)] += 1
                 return
             await self.send(actor, plan)
@@ -598,7 +603,7 @@ class Load:
                 stats.rpc_errors += 1
                 self.results.fail(plan.action, "rpc", rpc_reason(exc))
             return
-        except (httpx.HTTPError, OSError) as exc:
+        except (SolanaRpcException, httpx.HTTPError, OSError) as exc:
             stats.rpc_errors += 1
             self.results.fail(plan.action, "rpc", rpc_reason(exc))
             return
