@@ -80,6 +80,7 @@ from perpool.math import (
     maintenance_margin_bps_for_max_leverage,
     maintenance_margin_usd,
     margin_usd,
+    max_profit_usd,
     mul_div_ceil,
     mul_div_ceil_u64,
     mul_div_floor,
@@ -1823,6 +1824,16 @@ def test_payoff_spot_untouched_zero_scale_and_overflow() -> None:
     # $200k squared with k = 1: 4e19 9-dp units > u64::MAX.
     with raises_math(OVERFLOW):
         payoff_price(PayoffFn.SQUARE, K1, _usd_price(200_000))
+
+
+def test_max_profit_is_the_capped_share_of_size_rounded_up() -> None:
+    assert max_profit_usd(1_000_000_000, 10_000) == 1_000_000_000
+    assert max_profit_usd(1_000_000_000, 5_000) == 500_000_000
+    assert max_profit_usd(1_000_000_000, 30_000) == 3_000_000_000
+    assert max_profit_usd(3, 5_000) == 2
+    assert max_profit_usd(0, 5_000) == 0
+    with raises_math(OVERFLOW):
+        max_profit_usd(U64_MAX, 20_000)
 
 
 def test_property_payoffs_are_monotonic() -> None:

@@ -71,7 +71,10 @@ impl Pool {
     /// Assets under management in USD: what the LPs own, less what open positions have won
     /// (plus what they have lost, up to their collateral). Valued `High` when minting LP tokens
     /// and `Low` when burning them, so every LP action is priced in the pool's favour. Built from
-    /// the program's own accounting, so tokens sent straight to a vault do not move it.
+    /// the program's own accounting, so tokens sent straight to a vault do not move it. A payoff
+    /// market's book counts as won at most its profit cap (`max_profit_bps` of its size, what its
+    /// positions locked and can ever be paid): beyond that the profit is not the pool's debt, and
+    /// counting it would mint LP tokens at a discount that the capped close then hands back.
     pub fn aum_usd(custodies: &[PricedCustody], valuation: Valuation) -> Result<u64> {
         let mut assets: u128 = 0;
         let mut trader_profit: u128 = 0;
@@ -83,13 +86,15 @@ impl Pool {
             let price = entry.prices.spot.to_price_9dp_floor()?;
             let long_value = book_value_usd(&c.longs, price)?;
             if long_value >= c.longs.size_usd {
-                trader_profit = trader_profit.checked_add(u128::from(long_value - c.longs.size_usd)).ok_or(PerpoolError::MathOverflow)?;
+                let won = (long_value - c.longs.size_usd).min(book_profit_cap(c, c.longs.size_usd)?);
+                trader_profit = trader_profit.checked_add(u128::from(won)).ok_or(PerpoolError::MathOverflow)?;
             } else {
                 trader_loss = trader_loss.checked_add(u128::from((c.longs.size_usd - long_value).min(c.longs.collateral_usd))).ok_or(PerpoolError::MathOverflow)?;
             }
             let short_value = book_value_usd(&c.shorts, price)?;
             if short_value <= c.shorts.size_usd {
-                trader_profit = trader_profit.checked_add(u128::from(c.shorts.size_usd - short_value)).ok_or(PerpoolError::MathOverflow)?;
+                let won = (c.shorts.size_usd - short_value).min(book_profit_cap(c, c.shorts.size_usd)?);
+                trader_profit = trader_profit.checked_add(u128::from(won)).ok_or(PerpoolError::MathOverflow)?;
             } else {
                 trader_loss = trader_loss.checked_add(u128::from((short_value - c.shorts.size_usd).min(c.shorts.collateral_usd))).ok_or(PerpoolError::MathOverflow)?;
             }
@@ -99,5 +104,15 @@ impl Pool {
             .ok_or(PerpoolError::MathOverflow)?
             .saturating_sub(trader_profit);
         Ok(math::to_u64(aum)?)
+    }
+}
+
+/// The most a book of `size_usd` on custody `c` can win: a payoff market's profit cap, no cap
+/// for a token custody (its positions are paid from the tokens they locked, valued at spot).
+fn book_profit_cap(c: &Custody, size_usd: u64) -> Result<u64> {
+    if c.is_synthetic() {
+        Ok(math::max_profit_usd(size_usd, c.payoff.max_profit_bps)?)
+    } else {
+        Ok(u64::MAX)
     }
 }
