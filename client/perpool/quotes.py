@@ -1660,12 +1660,19 @@ def liquidate(
 def aum_usd(custodies: Sequence[PricedCustody], valuation: Valuation) -> int:
     """``Pool::aum_usd``: owned tokens valued per ``valuation``, plus what open positions have
     lost (up to their side's collateral), minus what they have won (a payoff market's book at
-    most its profit cap, :func:`book_profit_cap`); books valued at spot."""
-    assets = trader_profit = trader_loss = 0
+    most its profit cap, :func:`book_profit_cap`); books valued at spot. The collateral tokens
+    the pool holds count too (valued per ``valuation``), and the positions' collateral credit
+    (``collateral_usd``, its USD value at entry) is owed."""
+    assets = trader_profit = trader_loss = collateral_credit = 0
     for entry in custodies:
         c, prices = entry.custody, entry.prices
         value = custody_value_usd(c.assets.owned, c.decimals, prices.spot, prices.ema, valuation)
-        assets = _checked_add(assets, value, U128_MAX)
+        collateral = custody_value_usd(
+            c.assets.collateral, c.decimals, prices.spot, prices.ema, valuation
+        )
+        assets = _checked_add(assets, value + collateral, U128_MAX)
+        credit = c.longs.collateral_usd + c.shorts.collateral_usd
+        collateral_credit = _checked_add(collateral_credit, credit, U128_MAX)
         price = prices.spot.to_price_9dp_floor()
         long_value = book_value_usd(c.longs, price)
         if long_value >= c.longs.size_usd:
@@ -1681,7 +1688,8 @@ def aum_usd(custodies: Sequence[PricedCustody], valuation: Valuation) -> int:
         else:
             loss = min(short_value - c.shorts.size_usd, c.shorts.collateral_usd)
             trader_loss = _checked_add(trader_loss, loss, U128_MAX)
-    aum = max(_checked_add(assets, trader_loss, U128_MAX) - trader_profit, 0)
+    owed = _checked_add(trader_profit, collateral_credit, U128_MAX)
+    aum = max(_checked_add(assets, trader_loss, U128_MAX) - owed, 0)
     return to_u64(aum)
 
 
