@@ -43,6 +43,8 @@ UP = {"SOL": 1_000_00, "ETH": 30_000 * ETH, "ETHSQ": 3_163 * ETH}
 """Every risky price 10x (ETH² 10x: its oracle √10x)."""
 DOWN = {"SOL": 10_00, "ETH": 300 * ETH}
 """SOL and ETH at a tenth."""
+DUST = 10
+"""USD units (of 10^-6) an LP may gain from the rounding of someone else's close."""
 WINNERS = {"up": ("long_sol", "long_eth", "long_ethsq"), "down": ("short_sol", "short_eth")}
 
 
@@ -478,3 +480,58 @@ async def test_round_trips_at_a_spot_spike_gain_nothing(jump: Desk, attack: Atta
                 )
                 assert await balance(env, trader.accounts[symbol]) <= before
         await restore(env)
+
+
+# ---- long collateral at a moved price ----------------------------------------------------------
+
+
+async def test_a_long_closing_after_a_big_move_leaves_the_lp_price(
+    payoff: Desk, attack: Attack
+) -> None:
+    """A long posts collateral in its own token but is credited its USD value at entry: after
+    the price moves, the pool holds tokens worth more (or less) than that credit, and the
+    difference is the LPs'. A depositor entering while such a long is open and leaving after it
+    closes gains nothing, and the close at a constant price does not move the LP price, either
+    way the price went (not so far down that another long of the book is under water: the AUM
+    nets a book's losses against its total collateral)."""
+    env = payoff.env
+    client = env.client
+    market = payoff.markets["long_eth"]
+    for label, price in (("ETH 10x", UP["ETH"]), ("ETH -10%", 2_700 * ETH)):
+        await restore(env)
+        closer = await funded_trader(env, ETH=2 * ETH)
+        await open_position(env, closer, market, collateral=2 * ETH, size_usd=9_000 * USD)
+        depositor = await funded_trader(env, USDC=100_000 * USDC)
+        usdc = depositor.accounts["USDC"]
+        lp_account = await env.lp_account(depositor.key)
+        await post(env, {"ETH": price})
+        await lp.add_liquidity(
+            client,
+            depositor.wallet,
+            env.pool,
+            env.mint("USDC"),
+            100_000 * USDC,
+            funding_account=usdc,
+            lp_token_account=lp_account,
+        )
+        before = await views.assets_under_management(client, env.pool)
+        await close_position(env, closer, market)
+        after = await views.assets_under_management(client, env.pool)
+        await lp.remove_liquidity(
+            client,
+            depositor.wallet,
+            env.pool,
+            env.mint("USDC"),
+            await balance(env, lp_account),
+            receiving_account=usdc,
+            lp_token_account=lp_account,
+        )
+        withdrawn = await balance(env, usdc)
+        async with attack.holds(f"{label}: deposit while a long is open, withdraw after: no gain"):
+            # The close pays out rounded down, in the pool's favour, and every LP shares that
+            # dust: a few units at most.
+            gain = withdrawn - 100_000 * USDC
+            assert gain <= DUST, f"gained {gain} USDC units"
+        async with attack.holds(f"{label}: a long's close at a constant price keeps the LP price"):
+            assert abs(after.lp_price_usd - before.lp_price_usd) <= 1, (before, after)
+    await restore(env)
