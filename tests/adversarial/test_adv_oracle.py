@@ -4,9 +4,9 @@ confidence intervals, wrong feeds and exponents.
 Class 9 runs on a desk of its own whose custodies accept prices for 30 s: once the clock is past
 that, every instruction that reads a price (trades, LP actions, swaps, liquidations, the AUM
 crank and every view) is refused with ``StaleOraclePrice``, for every token and every leg, while a
-fresh price posted in the same transaction is enough to liquidate. Classes 10-12 use the world:
-the refused posts change nothing, and the confidence and exponent cases restore every price they
-post.
+fresh price posted in the same transaction is enough to liquidate. Classes 10-12 use the world
+(the refused posts change nothing, the confidence cases restore every price they post) and a
+second desk for the confidence limits of other configurations and the exponents.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from adversary import (
 from pool_env import PoolEnv
 from rejections import simulate_error
 from solders.instruction import AccountMeta, Instruction
-from trade_support import account_exists, early_in_second, open_position
+from trade_support import Trader, account_exists, early_in_second, open_position
 
 from perpool import trade
 
@@ -86,7 +86,7 @@ CRASH: dict[str, dict[str, int]] = {
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stale(world: World) -> AsyncIterator[tuple[Desk, Any]]:
+async def stale(world: World) -> AsyncIterator[tuple[Desk, Trader]]:
     """The stale desk and a gambler with a 90x position in every market."""
     desk = await build_desk(world, "stale", desk_configs({"max_price_age_sec": STALE_AGE}))
     gambler = await fund_trader(desk.env)
@@ -114,7 +114,7 @@ def symbols_of(env: PoolEnv, case: Case, fixed_only: bool = False) -> set[str]:
     return {s for s in env.specs if oracle_key(env, s) in keys}
 
 
-async def desk_cases(desk: Desk, gambler: Any) -> list[Case]:
+async def desk_cases(desk: Desk, gambler: Trader) -> list[Case]:
     env = desk.env
     return [
         *open_cases(env, desk.markets, desk.newcomer),
@@ -139,7 +139,7 @@ async def make_stale(env: PoolEnv, age: int) -> None:
 
 
 async def test_desk_instructions_are_valid_while_prices_are_fresh(
-    stale: tuple[Desk, Any],
+    stale: tuple[Desk, Trader],
 ) -> None:
     """The baseline: with fresh prices every case would succeed (the gambler's healthy 90x
     positions are merely not liquidatable), so a refusal below comes from the stale price."""
@@ -152,7 +152,7 @@ async def test_desk_instructions_are_valid_while_prices_are_fresh(
 
 
 async def test_every_price_reader_refuses_a_stale_price(
-    stale: tuple[Desk, Any], attack: Attack
+    stale: tuple[Desk, Trader], attack: Attack
 ) -> None:
     desk, gambler = stale
     env = desk.env
@@ -168,7 +168,7 @@ async def test_every_price_reader_refuses_a_stale_price(
         )
 
 
-async def test_one_stale_oracle_is_enough(stale: tuple[Desk, Any], attack: Attack) -> None:
+async def test_one_stale_oracle_is_enough(stale: tuple[Desk, Trader], attack: Attack) -> None:
     """Fresh prices for every oracle but one, in the same transaction: still refused, for each
     token missing from the AUM, each swap leg and each side of a two-custody market."""
     desk, gambler = stale
@@ -203,7 +203,7 @@ async def test_one_stale_oracle_is_enough(stale: tuple[Desk, Any], attack: Attac
 
 
 async def test_liquidation_with_a_fresh_price_in_the_same_transaction(
-    stale: tuple[Desk, Any], attack: Attack
+    stale: tuple[Desk, Trader], attack: Attack
 ) -> None:
     """A stale market is still liquidatable: the keeper posts a fresh price in the liquidation's
     own transaction. At the old price the position is healthy (the fresh price is the one read);
@@ -298,6 +298,8 @@ async def test_a_valid_post_does_not_carry_a_future_one(world: World, attack: At
     for symbol in ("SOL", "ETH", "USDC"):
         await early_in_second()
         now = await env.now()
+        # The first post alone would land: the refusal is the second one's.
+        assert now > (await oracle_state(env, symbol)).publish_time
         await attack.rejected(
             f"{symbol}: a valid post, then one at now + 3600 s, in one transaction",
             [price_ix(env, symbol, now), price_ix(env, symbol, now + 3_600)],
