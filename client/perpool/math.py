@@ -831,6 +831,13 @@ def payoff_price(payoff: PayoffFn, scale_9dp: int, price: OraclePrice) -> Oracle
     return OraclePrice.from_price_9dp(to_u64(mul_div_floor(shaped, scale_9dp, RATE_ONE)))
 
 
+def max_profit_usd(size_usd: int, max_profit_bps: int) -> int:
+    """The most positions of total size ``size_usd`` on a payoff market can win:
+    ``ceil(size * max_profit_bps / 1e4)``, what each locks at open and the most the pool owes an
+    open book. ``Overflow`` past u64."""
+    return mul_div_ceil_u64(size_usd, max_profit_bps, BPS_DENOMINATOR)
+
+
 # --- price impact (math/slippage.rs) -----------------------------------------------------------
 
 #: Largest impact applied to one trade (10 %, 9 decimals).

@@ -138,7 +138,7 @@ from perpool.math import (
     lp_token_price_usd,
     maintenance_margin_bps_for_max_leverage,
     margin_usd,
-    mul_div_ceil_u64,
+    max_profit_usd,
     mul_div_floor,
     mul_div_floor_u64,
     partial_close,
@@ -206,6 +206,7 @@ __all__ = [
     "add_to_insurance",
     "aum_usd",
     "available",
+    "book_profit_cap",
     "book_value_usd",
     "check_side",
     "close_fee_amount",
@@ -1102,7 +1103,7 @@ def locked_usd(side: Side, custody: CustodyState, size_usd: int, collateral_usd:
     collateral custody: a long's borrowed part (paid in the traded token), a short's full size,
     a payoff market's ``max_profit_bps`` of size."""
     if custody.is_synthetic:
-        return mul_div_ceil_u64(size_usd, custody.payoff.max_profit_bps, BPS_DENOMINATOR)
+        return max_profit_usd(size_usd, custody.payoff.max_profit_bps)
     return max(size_usd - collateral_usd, 0) if side is Side.LONG else size_usd
 
 
@@ -1658,27 +1659,46 @@ def liquidate(
 
 def aum_usd(custodies: Sequence[PricedCustody], valuation: Valuation) -> int:
     """``Pool::aum_usd``: owned tokens valued per ``valuation``, plus what open positions have
-    lost (up to their side's collateral), minus what they have won; books valued at spot."""
-    assets = trader_profit = trader_loss = 0
+    lost (up to their side's collateral), minus what they have won (a payoff market's book at
+    most its profit cap, :func:`book_profit_cap`); books valued at spot. The collateral tokens
+    the pool holds count too (valued per ``valuation``), and the positions' collateral credit
+    (``collateral_usd``, its USD value at entry) is owed."""
+    assets = trader_profit = trader_loss = collateral_credit = 0
     for entry in custodies:
         c, prices = entry.custody, entry.prices
         value = custody_value_usd(c.assets.owned, c.decimals, prices.spot, prices.ema, valuation)
-        assets = _checked_add(assets, value, U128_MAX)
+        collateral = custody_value_usd(
+            c.assets.collateral, c.decimals, prices.spot, prices.ema, valuation
+        )
+        assets = _checked_add(assets, value + collateral, U128_MAX)
+        credit = c.longs.collateral_usd + c.shorts.collateral_usd
+        collateral_credit = _checked_add(collateral_credit, credit, U128_MAX)
         price = prices.spot.to_price_9dp_floor()
         long_value = book_value_usd(c.longs, price)
         if long_value >= c.longs.size_usd:
-            trader_profit = _checked_add(trader_profit, long_value - c.longs.size_usd, U128_MAX)
+            won = min(long_value - c.longs.size_usd, book_profit_cap(c, c.longs.size_usd))
+            trader_profit = _checked_add(trader_profit, won, U128_MAX)
         else:
             loss = min(c.longs.size_usd - long_value, c.longs.collateral_usd)
             trader_loss = _checked_add(trader_loss, loss, U128_MAX)
         short_value = book_value_usd(c.shorts, price)
         if short_value <= c.shorts.size_usd:
-            trader_profit = _checked_add(trader_profit, c.shorts.size_usd - short_value, U128_MAX)
+            won = min(c.shorts.size_usd - short_value, book_profit_cap(c, c.shorts.size_usd))
+            trader_profit = _checked_add(trader_profit, won, U128_MAX)
         else:
             loss = min(short_value - c.shorts.size_usd, c.shorts.collateral_usd)
             trader_loss = _checked_add(trader_loss, loss, U128_MAX)
-    aum = max(_checked_add(assets, trader_loss, U128_MAX) - trader_profit, 0)
+    owed = _checked_add(trader_profit, collateral_credit, U128_MAX)
+    aum = max(_checked_add(assets, trader_loss, U128_MAX) - owed, 0)
     return to_u64(aum)
+
+
+def book_profit_cap(custody: CustodyState, size_usd: int) -> int:
+    """``book_profit_cap`` (state/pool.rs): the most a book of ``size_usd`` can win, a payoff
+    market's profit cap; no cap (u64::MAX) for a token custody."""
+    if custody.is_synthetic:
+        return max_profit_usd(size_usd, custody.payoff.max_profit_bps)
+    return U64_MAX
 
 
 def _pool_entry(custodies: Sequence[PricedCustody], custody_key: object) -> PricedCustody:

@@ -80,6 +80,7 @@ from perpool.math import (
     maintenance_margin_bps_for_max_leverage,
     maintenance_margin_usd,
     margin_usd,
+    max_profit_usd,
     mul_div_ceil,
     mul_div_ceil_u64,
     mul_div_floor,
@@ -1269,19 +1270,21 @@ def test_liquidation_views_match_program() -> None:
 
 def test_aum_and_lp_quotes_match_program() -> None:
     custodies = pool()
+    # The collateral held (10 SOL, 500 USDC) less the positions' credit for it ($1000 + $500)
+    # is the LPs': +$502.45 at spot ($1502.50 + $499.95), +$502.60 high, +$497.95 low.
     assert q.get_assets_under_management(custodies, 300_000 * USD) == q.AumView(
-        spot_usd=349_344_631_324,
-        high_usd=349_404_631_324,
-        low_usd=348_894_631_324,
+        spot_usd=349_344_631_324 + 502_450_000,
+        high_usd=349_404_631_324 + 502_600_000,
+        low_usd=348_894_631_324 + 497_950_000,
         lp_supply=300_000 * USD,
-        lp_price_usd=1_164_482,
+        lp_price_usd=1_166_156,
     )
     add = q.get_add_liquidity_amount_and_fee(custodies, SOL_KEY, 300_000 * USD, 10 * 10**9)
     assert add == q.AddLiquidityQuote(
-        lp_amount=1_283_615_498,
+        lp_amount=1_281_771_737,
         fee_amount=20_000_000,
         deposit_usd=1_495_004_000,
-        aum_usd=349_404_631_324,
+        aum_usd=349_907_231_324,
         fee_bps=20,
     )
     # The same pool with a flat 25 bps LP fee on USDC (the fee does not move the AUM).
@@ -1291,10 +1294,10 @@ def test_aum_and_lp_quotes_match_program() -> None:
     custodies = [custodies[0], q.PricedCustody(usdc_25, USDC_PRICES)]
     remove = q.get_remove_liquidity_amount_and_fee(custodies, USDC_KEY, 300_000 * USD, 1_000 * USD)
     assert remove == q.RemoveLiquidityQuote(
-        amount_out=1_159_842_680,
-        fee_amount=2_906_874,
-        withdraw_usd=1_162_982_104,
-        aum_usd=348_894_631_324,
+        amount_out=1_161_498_032,
+        fee_amount=2_911_023,
+        withdraw_usd=1_164_641_937,
+        aum_usd=349_392_581_324,
         fee_bps=25,
     )
     with raises_program("CustodyNotInPool"):
@@ -1578,25 +1581,43 @@ def test_aum_nets_the_open_book_at_spot() -> None:
     assert view.high_usd >= view.spot_usd >= view.low_usd
     no_book = [
         q.PricedCustody(
-            replace(e.custody, longs=q.PositionTotals(), shorts=q.PositionTotals()), e.prices
+            replace(
+                e.custody,
+                longs=q.PositionTotals(),
+                shorts=q.PositionTotals(),
+                assets=replace(e.custody.assets, collateral=0),
+            ),
+            e.prices,
         )
         for e in custodies
     ]
     spot_9dp = 150_250_000_000
-    sol = custodies[0].custody
+    sol, usdc = custodies[0].custody, custodies[1].custody
     # Longs entered at $140 and shorts at $155 are both in profit at $150.25: the pool owes it.
     long_profit = q.book_value_usd(sol.longs, spot_9dp) - sol.longs.size_usd
     short_profit = sol.shorts.size_usd - q.book_value_usd(sol.shorts, spot_9dp)
     assert long_profit > 0
     assert short_profit > 0
-    assert view.spot_usd == q.aum_usd(no_book, Valuation.SPOT) - long_profit - short_profit
-    # A losing book adds its loss, but never more than its collateral.
+    # The collateral the pool holds is worth its price; the positions are owed their credit.
+    credit = sol.longs.collateral_usd + sol.shorts.collateral_usd
+    held = 1_502_500_000 + 499_950_000  # 10 SOL at $150.25, 500 USDC at $0.9999
+    assert view.spot_usd == (
+        q.aum_usd(no_book, Valuation.SPOT) + held - credit - long_profit - short_profit
+    )
+    # A losing book adds its loss, but never more than its collateral; the long collateral
+    # is worth next to nothing then.
     crashed = q.Prices.of(1_000_000, -8)  # $0.01
     losing = [q.PricedCustody(sol, crashed), custodies[1]]
-    no_book_crashed = [q.PricedCustody(no_book[0].custody, crashed), custodies[1]]
+    no_book_crashed = [q.PricedCustody(no_book[0].custody, crashed), no_book[1]]
     short_profit_crashed = sol.shorts.size_usd - q.book_value_usd(sol.shorts, 10_000_000)
+    held_crashed = 100_000 + 499_950_000  # 10 SOL at $0.01, 500 USDC
+    assert usdc.assets.collateral == 500 * USD
     assert q.aum_usd(losing, Valuation.SPOT) == (
-        q.aum_usd(no_book_crashed, Valuation.SPOT) + sol.longs.collateral_usd - short_profit_crashed
+        q.aum_usd(no_book_crashed, Valuation.SPOT)
+        + sol.longs.collateral_usd
+        - short_profit_crashed
+        + held_crashed
+        - credit
     )
 
 
@@ -1823,6 +1844,16 @@ def test_payoff_spot_untouched_zero_scale_and_overflow() -> None:
     # $200k squared with k = 1: 4e19 9-dp units > u64::MAX.
     with raises_math(OVERFLOW):
         payoff_price(PayoffFn.SQUARE, K1, _usd_price(200_000))
+
+
+def test_max_profit_is_the_capped_share_of_size_rounded_up() -> None:
+    assert max_profit_usd(1_000_000_000, 10_000) == 1_000_000_000
+    assert max_profit_usd(1_000_000_000, 5_000) == 500_000_000
+    assert max_profit_usd(1_000_000_000, 30_000) == 3_000_000_000
+    assert max_profit_usd(3, 5_000) == 2
+    assert max_profit_usd(0, 5_000) == 0
+    with raises_math(OVERFLOW):
+        max_profit_usd(U64_MAX, 20_000)
 
 
 def test_property_payoffs_are_monotonic() -> None:

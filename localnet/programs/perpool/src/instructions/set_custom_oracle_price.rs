@@ -33,7 +33,13 @@ pub struct SetCustomOraclePrice<'info> {
 }
 
 pub fn handle_set_custom_oracle_price(ctx: Context<SetCustomOraclePrice>, params: SetCustomOraclePriceParams) -> Result<()> {
+    // Only prices a reader accepts (positive, and within i64 as Pyth reports them): a post no
+    // instruction could read would stop the feed until the next one.
     require!(params.price > 0 && params.ema > 0, PerpoolError::InvalidOraclePrice);
+    require!(
+        i64::try_from(params.price).is_ok() && i64::try_from(params.ema).is_ok(),
+        PerpoolError::InvalidOraclePrice
+    );
     require!(exponent_in_range(params.expo), PerpoolError::InvalidOraclePrice);
     let now = Clock::get()?.unix_timestamp;
     let oracle = &mut ctx.accounts.oracle;

@@ -11,8 +11,8 @@
 //! `P`, so "higher of spot and EMA" keeps its meaning after the transform. The result is a
 //! 9-decimal price, rounded down once per multiplication/division step.
 
-use super::checked::{mul_div_floor, to_u64};
-use super::{MathError, MathResult, OraclePrice, RATE_ONE};
+use super::checked::{mul_div_ceil_u64, mul_div_floor, to_u64};
+use super::{MathError, MathResult, OraclePrice, BPS_DENOMINATOR, RATE_ONE};
 
 /// Shape of a market's payoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,13 @@ pub fn payoff_price(payoff: PayoffFn, scale_9dp: u64, price: &OraclePrice) -> Ma
     Ok(OraclePrice::from_price_9dp(value))
 }
 
+/// The most positions of total size `size_usd` on a payoff market can win: `max_profit_bps` of
+/// their size, rounded up. Each position locks this much of its size at open and is never paid
+/// more, so it is also the most the pool owes an open book, however far the price has run.
+pub fn max_profit_usd(size_usd: u64, max_profit_bps: u64) -> MathResult<u64> {
+    mul_div_ceil_u64(size_usd, max_profit_bps, BPS_DENOMINATOR)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +116,16 @@ mod tests {
     fn overflow_is_reported() {
         // $200k squared with k = 1: 4e10 dollars = 4e19 9-dp units > u64::MAX.
         assert_eq!(payoff_price(PayoffFn::Square, K1, &usd(200_000)), Err(MathError::Overflow));
+    }
+
+    #[test]
+    fn max_profit_is_the_capped_share_of_size_rounded_up() {
+        assert_eq!(max_profit_usd(1_000_000_000, 10_000), Ok(1_000_000_000));
+        assert_eq!(max_profit_usd(1_000_000_000, 5_000), Ok(500_000_000));
+        assert_eq!(max_profit_usd(1_000_000_000, 30_000), Ok(3_000_000_000));
+        assert_eq!(max_profit_usd(3, 5_000), Ok(2));
+        assert_eq!(max_profit_usd(0, 5_000), Ok(0));
+        assert_eq!(max_profit_usd(u64::MAX, 20_000), Err(MathError::Overflow));
     }
 
     #[test]

@@ -72,32 +72,61 @@ impl Pool {
     /// (plus what they have lost, up to their collateral). Valued `High` when minting LP tokens
     /// and `Low` when burning them, so every LP action is priced in the pool's favour. Built from
     /// the program's own accounting, so tokens sent straight to a vault do not move it.
+    ///
+    /// - A payoff market's book counts as won at most its profit cap (`max_profit_bps` of its
+    ///   size, what its positions locked and can ever be paid): beyond that the profit is not
+    ///   the pool's debt, and counting it would mint LP tokens at a discount that the capped
+    ///   close then hands back.
+    /// - Positions are credited their collateral's USD value at entry (`collateral_usd`), while
+    ///   the pool holds the collateral tokens: a long's collateral in its own token is worth more
+    ///   (or less) once the price moved, and the difference is the LPs'. So the collateral the
+    ///   pool holds counts, valued like the LPs' tokens, and the traders' credit is owed.
     pub fn aum_usd(custodies: &[PricedCustody], valuation: Valuation) -> Result<u64> {
         let mut assets: u128 = 0;
         let mut trader_profit: u128 = 0;
         let mut trader_loss: u128 = 0;
+        let mut collateral_credit: u128 = 0;
         for entry in custodies {
             let c = &entry.custody;
-            let value = math::custody_value_usd(c.assets.owned, c.decimals, &entry.prices.spot, &entry.prices.ema, valuation)?;
-            assets = assets.checked_add(u128::from(value)).ok_or(PerpoolError::MathOverflow)?;
+            let (spot, ema) = (&entry.prices.spot, &entry.prices.ema);
+            let value = math::custody_value_usd(c.assets.owned, c.decimals, spot, ema, valuation)?;
+            let collateral = math::custody_value_usd(c.assets.collateral, c.decimals, spot, ema, valuation)?;
+            // u64 + u64 always fits u128; the running totals are checked.
+            let held = u128::from(value) + u128::from(collateral);
+            assets = assets.checked_add(held).ok_or(PerpoolError::MathOverflow)?;
+            let credit = u128::from(c.longs.collateral_usd) + u128::from(c.shorts.collateral_usd);
+            collateral_credit = collateral_credit.checked_add(credit).ok_or(PerpoolError::MathOverflow)?;
             let price = entry.prices.spot.to_price_9dp_floor()?;
             let long_value = book_value_usd(&c.longs, price)?;
             if long_value >= c.longs.size_usd {
-                trader_profit = trader_profit.checked_add(u128::from(long_value - c.longs.size_usd)).ok_or(PerpoolError::MathOverflow)?;
+                let won = (long_value - c.longs.size_usd).min(book_profit_cap(c, c.longs.size_usd)?);
+                trader_profit = trader_profit.checked_add(u128::from(won)).ok_or(PerpoolError::MathOverflow)?;
             } else {
                 trader_loss = trader_loss.checked_add(u128::from((c.longs.size_usd - long_value).min(c.longs.collateral_usd))).ok_or(PerpoolError::MathOverflow)?;
             }
             let short_value = book_value_usd(&c.shorts, price)?;
             if short_value <= c.shorts.size_usd {
-                trader_profit = trader_profit.checked_add(u128::from(c.shorts.size_usd - short_value)).ok_or(PerpoolError::MathOverflow)?;
+                let won = (c.shorts.size_usd - short_value).min(book_profit_cap(c, c.shorts.size_usd)?);
+                trader_profit = trader_profit.checked_add(u128::from(won)).ok_or(PerpoolError::MathOverflow)?;
             } else {
                 trader_loss = trader_loss.checked_add(u128::from((short_value - c.shorts.size_usd).min(c.shorts.collateral_usd))).ok_or(PerpoolError::MathOverflow)?;
             }
         }
+        let owed = trader_profit.checked_add(collateral_credit).ok_or(PerpoolError::MathOverflow)?;
         let aum = assets
             .checked_add(trader_loss)
             .ok_or(PerpoolError::MathOverflow)?
-            .saturating_sub(trader_profit);
+            .saturating_sub(owed);
         Ok(math::to_u64(aum)?)
+    }
+}
+
+/// The most a book of `size_usd` on custody `c` can win: a payoff market's profit cap, no cap
+/// for a token custody (its positions are paid from the tokens they locked, valued at spot).
+fn book_profit_cap(c: &Custody, size_usd: u64) -> Result<u64> {
+    if c.is_synthetic() {
+        Ok(math::max_profit_usd(size_usd, c.payoff.max_profit_bps)?)
+    } else {
+        Ok(u64::MAX)
     }
 }

@@ -153,7 +153,7 @@ pub fn trading_fee_usd(custody: &Custody, size_usd: u64, fee_bps: u64) -> Result
 /// `max_profit_bps` of size.
 fn locked_usd(side: Side, custody: &Custody, size_usd: u64, collateral_usd: u64) -> Result<u64> {
     if custody.is_synthetic() {
-        return Ok(math::mul_div_ceil_u64(size_usd, custody.payoff.max_profit_bps, math::BPS_DENOMINATOR)?);
+        return Ok(math::max_profit_usd(size_usd, custody.payoff.max_profit_bps)?);
     }
     Ok(match side {
         Side::Long => size_usd.saturating_sub(collateral_usd),
