@@ -116,6 +116,8 @@ pub enum PerpoolError {
     TradeTooSmall,
     #[msg("Deposit is below the custody's minimum")]
     DepositTooSmall,
+    #[msg("A partial close must cover its own fees")]
+    CloseTooSmall,
 }
 
 impl From<crate::math::MathError> for PerpoolError {
