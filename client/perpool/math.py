@@ -44,7 +44,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import pairwise
@@ -411,6 +411,26 @@ def usd_to_token_ceil(usd: int, decimals: int, price: OraclePrice) -> int:
     return _usd_to_token(usd, decimals, price, ceil=True)
 
 
+def usd_to_token_floor_saturating(usd: int, decimals: int, price: OraclePrice) -> int:
+    """:func:`usd_to_token_floor` for an amount capped right after by what an account holds:
+    a result beyond u64 saturates to ``U64_MAX`` instead of raising ``Overflow``."""
+    return _saturate(lambda: usd_to_token_floor(usd, decimals, price))
+
+
+def usd_to_token_ceil_saturating(usd: int, decimals: int, price: OraclePrice) -> int:
+    """:func:`usd_to_token_ceil`, saturating like :func:`usd_to_token_floor_saturating`."""
+    return _saturate(lambda: usd_to_token_ceil(usd, decimals, price))
+
+
+def _saturate(convert: Callable[[], int]) -> int:
+    try:
+        return convert()
+    except MathError as exc:
+        if exc.kind is MathErrorKind.OVERFLOW:
+            return U64_MAX
+        raise
+
+
 def price_within_confidence(price: int, conf: int, max_error_bps: int) -> bool:
     """``conf / price <= max_error_bps / 10_000`` exactly, inclusive; a zero price fails."""
     check_u64(price)
@@ -770,6 +790,24 @@ def lp_to_mint(deposit_usd: int, aum_usd: int, lp_supply: int) -> int:
     if aum_usd == 0:
         raise _invalid()
     return mul_div_floor_u64(deposit_usd, lp_supply, aum_usd)
+
+
+def lp_to_mint_after_fee(deposit_usd: int, fee_usd: int, aum_usd: int, lp_supply: int) -> int:
+    """LP for a deposit worth ``deposit_usd`` after an LP fee worth ``fee_usd`` that stays in the
+    pool: ``floor(deposit * supply / (aum + fee))``, so the whole fee accrues to the LP tokens
+    that already exist; ``deposit`` for the first deposit; ``InvalidInput`` if LP tokens exist
+    but the AUM is zero."""
+    check_u64(deposit_usd)
+    check_u64(fee_usd)
+    check_u64(aum_usd)
+    if check_u64(lp_supply) == 0:
+        return deposit_usd
+    if aum_usd == 0:
+        raise _invalid()
+    priced_against = aum_usd + fee_usd
+    if priced_against > U64_MAX:
+        raise _overflow()
+    return lp_to_mint(deposit_usd, priced_against, lp_supply)
 
 
 def usd_for_lp(lp_amount: int, aum_usd: int, lp_supply: int) -> int:

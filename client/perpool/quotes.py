@@ -134,7 +134,7 @@ from perpool.math import (
     hourly_borrow_rate,
     leverage_bps,
     liquidation_price,
-    lp_to_mint,
+    lp_to_mint_after_fee,
     lp_token_price_usd,
     maintenance_margin_bps_for_max_leverage,
     margin_usd,
@@ -156,7 +156,9 @@ from perpool.math import (
     token_to_usd_floor,
     usd_for_lp,
     usd_to_token_ceil,
+    usd_to_token_ceil_saturating,
     usd_to_token_floor,
+    usd_to_token_floor_saturating,
     utilization_ceil,
 )
 from perpool.math import accrue_funding as math_accrue_funding
@@ -990,7 +992,7 @@ def insurance_room(custody: CustodyState, prices: Prices) -> int:
     """``Custody::insurance_room``: tokens (at the high price) left under the fund's cap."""
     value = token_to_usd_ceil(custody.insurance.balance, custody.decimals, prices.max())
     room_usd = max(custody.liquidation.insurance_fund_cap_usd - value, 0)
-    return usd_to_token_floor(room_usd, custody.decimals, prices.max())
+    return usd_to_token_floor_saturating(room_usd, custody.decimals, prices.max())
 
 
 def add_to_insurance(custody: CustodyState, amount: int) -> CustodyState:
@@ -1012,7 +1014,7 @@ def cover_bad_debt(
     custody and the tokens moved."""
     if check_u64(bad_debt_usd) == 0:
         return custody, 0
-    wanted = usd_to_token_ceil(bad_debt_usd, custody.decimals, prices.min())
+    wanted = usd_to_token_ceil_saturating(bad_debt_usd, custody.decimals, prices.min())
     fund = custody.insurance
     amount = min(wanted, fund.balance)
     if amount == wanted:
@@ -1238,7 +1240,7 @@ def quote_close(
         position.side, part.size.closed, credit_usd, position.price, exit_price, fees
     )
     profit, payout = amounts.profit_usd, amounts.payout_usd
-    uncapped_amount = usd_to_token_floor(payout, decimals, collateral_prices.max())
+    uncapped_amount = usd_to_token_floor_saturating(payout, decimals, collateral_prices.max())
     payout_amount = min(uncapped_amount, _checked_add(collateral_amount, locked_amount))
     if payout_amount < uncapped_amount:
         payout = token_to_usd_floor(payout_amount, decimals, collateral_prices.max())
@@ -1330,7 +1332,7 @@ def close_fee_amount(quote: CloseQuote, collateral_custody: CustodyState, prices
     fees = _checked_add(
         _checked_add(quote.close_fee_usd, quote.borrow_fee_usd), quote.auto_close_fee_usd
     )
-    return usd_to_token_floor(fees, collateral_custody.decimals, prices.max())
+    return usd_to_token_floor_saturating(fees, collateral_custody.decimals, prices.max())
 
 
 def close_position_remainder(
@@ -1424,6 +1426,8 @@ def close_position(
     _require(full or q.size_usd < position.size_usd, "InvalidCloseSize")
     remaining_size = position.size_usd - q.size_usd
     _require(full or remaining_size >= custody.pricing.min_trade_size_usd, "TradeTooSmall")
+    # A partial close pays its own fees (no bad debt while the rest stays open).
+    _require(full or q.bad_debt_usd == 0, "CloseTooSmall")
     if price_limit is not None:
         if position.side is Side.LONG:
             _require(q.exit_price >= price_limit, "PriceLimitExceeded")
@@ -1519,7 +1523,8 @@ def liquidation_amounts(
     fee_amount = close_fee_amount(q, collateral_custody, collateral_prices)
     discount_usd = fee_usd(q.size_usd, discount_bps)
     discount = min(
-        usd_to_token_floor(discount_usd, decimals, collateral_prices.max()), q.payout_amount
+        usd_to_token_floor_saturating(discount_usd, decimals, collateral_prices.max()),
+        q.payout_amount,
     )
     split = split_discount(
         discount,
@@ -1746,7 +1751,10 @@ def quote_add_liquidity(
     # Deposit valued low, pool valued high: never mints more than the deposit is worth.
     deposit_usd = custody_value_usd(net, c.decimals, prices.spot, prices.ema, Valuation.LOW)
     _require(lp_supply == 0 or aum > 0, "EmptyPool")
-    lp_amount = lp_to_mint(deposit_usd, aum, lp_supply)
+    # The fee stays in the pool for the other LPs: the new tokens are priced against the pool
+    # including it (valued high).
+    fee_usd = custody_value_usd(fee_amount, c.decimals, prices.spot, prices.ema, Valuation.HIGH)
+    lp_amount = lp_to_mint_after_fee(deposit_usd, fee_usd, aum, lp_supply)
     _require(lp_amount > 0, "ZeroAmount")
     _check_max_ratio(entry, aum, deposit_usd)
     return AddLiquidityQuote(

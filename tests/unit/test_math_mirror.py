@@ -76,6 +76,7 @@ from perpool.math import (
     liquidation_step,
     liquidity_fee_bps,
     lp_to_mint,
+    lp_to_mint_after_fee,
     lp_token_price_usd,
     maintenance_margin_bps_for_max_leverage,
     maintenance_margin_usd,
@@ -105,7 +106,9 @@ from perpool.math import (
     token_to_usd_floor,
     usd_for_lp,
     usd_to_token_ceil,
+    usd_to_token_ceil_saturating,
     usd_to_token_floor,
+    usd_to_token_floor_saturating,
     utilization_ceil,
     utilization_floor,
 )
@@ -351,6 +354,18 @@ def test_usd_to_token_examples() -> None:
         usd_to_token_floor(U64_MAX, 18, OraclePrice(1, -30))
     with raises_math(DIV_ZERO):
         usd_to_token_floor(1, 9, OraclePrice(0, -2))
+
+
+def test_saturating_conversions_for_capped_amounts() -> None:
+    crashed = OraclePrice(1, -8)
+    with raises_math(OVERFLOW):
+        usd_to_token_ceil(10_000_000_000, SOL_DECIMALS, crashed)
+    assert usd_to_token_ceil_saturating(10_000_000_000, SOL_DECIMALS, crashed) == U64_MAX
+    assert usd_to_token_floor_saturating(10_000_000_000, SOL_DECIMALS, crashed) == U64_MAX
+    assert usd_to_token_floor_saturating(1_000_000, SOL_DECIMALS, SOL) == 6_655_574
+    assert usd_to_token_ceil_saturating(1_000_000, SOL_DECIMALS, SOL) == 6_655_575
+    with raises_math(DIV_ZERO):
+        usd_to_token_floor_saturating(1, 9, OraclePrice(0, -2))
 
 
 def test_confidence_limit_is_inclusive() -> None:
@@ -797,6 +812,17 @@ def test_later_deposits_and_redemptions() -> None:
     assert lp_token_price_usd(1_100 * USD, 1_000 * USD) == 1_100_000
     assert lp_to_mint(1, 3, 1) == 0
     assert usd_for_lp(1, 2, 3) == 0
+
+
+def test_the_lp_fee_goes_to_the_lps_already_there() -> None:
+    assert lp_to_mint_after_fee(9_950 * USD, 50 * USD, 1_000 * USD, 1_000 * USD) == 9_476_190_476
+    assert lp_to_mint(9_950 * USD, 1_000 * USD, 1_000 * USD) == 9_950 * USD
+    assert lp_to_mint_after_fee(7 * USD, 3, 0, 0) == 7 * USD
+    assert lp_to_mint_after_fee(7, 0, 10, 10) == 7
+    with raises_math(INVALID):
+        lp_to_mint_after_fee(7, 1, 0, 10)
+    with raises_math(OVERFLOW):
+        lp_to_mint_after_fee(7, U64_MAX, 1, 10)
 
 
 def test_lp_guards() -> None:
@@ -1280,8 +1306,9 @@ def test_aum_and_lp_quotes_match_program() -> None:
         lp_price_usd=1_166_156,
     )
     add = q.get_add_liquidity_amount_and_fee(custodies, SOL_KEY, 300_000 * USD, 10 * 10**9)
+    # Minted against the AUM plus the 0.02 SOL fee (valued high), which stays with the LPs.
     assert add == q.AddLiquidityQuote(
-        lp_amount=1_281_771_737,
+        lp_amount=1_281_760_730,
         fee_amount=20_000_000,
         deposit_usd=1_495_004_000,
         aum_usd=349_907_231_324,

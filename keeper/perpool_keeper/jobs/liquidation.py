@@ -6,27 +6,44 @@ Each liquidation is simulated before it is sent (the program re-checks everythin
 position that recovered or was already closed is a ``rejected`` outcome, not an error). The
 transaction creates the keeper's and the owner's collateral token accounts when missing
 (idempotent), and when a custody's oracle is within ``stale_margin_sec`` of its maximum age and
-the oracle job has a fresh quote, the price update goes first in the same transaction.
+the oracle job has a fresh quote, the price update goes first in the same transaction. A token
+account the mint's freeze authority froze cannot receive anything: when the owner's (or the
+keeper's) associated account is frozen, the remainder goes to a token account of the same owner
+at an address derived from the keeper's key and the pair (created in the transaction, its rent
+paid by the keeper), so a frozen account never keeps a position from being liquidated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from solana.rpc.commitment import Confirmed
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.system_program import CreateAccountWithSeedParams, create_account_with_seed
+from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import (
+    InitializeAccountParams,
     create_idempotent_associated_token_account,
     get_associated_token_address,
+    initialize_account,
 )
 
 from perpool import quotes as q
 from perpool.trade import LONG, SHORT, Market, liquidate_ix
-from perpool_keeper.chain import CustodyInfo, PoolSnapshot, clock, load_pool, load_positions
+from perpool_keeper.chain import (
+    CustodyInfo,
+    PoolSnapshot,
+    clock,
+    load_pool,
+    load_positions,
+    multiple_accounts,
+)
 from perpool_keeper.config import LiquidationJobConfig
 from perpool_keeper.evaluate import Candidate, evaluate
 from perpool_keeper.jobs.base import Context, tx_summary
@@ -158,6 +175,55 @@ class LiquidationJob:
                 prices[key] = str(getattr(exc, "program_error", exc))
         return prices, bundles
 
+    async def _token_account(self, owner: Pubkey, mint: Pubkey, ixs: list[Instruction]) -> Pubkey:
+        """A token account of ``owner`` for ``mint`` that can receive: its associated account
+        (created if missing) unless that one is frozen, else one at an address derived from the
+        keeper's key (created if missing). Appends the creating instructions to ``ixs``."""
+        payer = self.ctx.payer.pubkey()
+        associated = get_associated_token_address(owner, mint)
+        seed = hashlib.sha256(bytes(owner) + bytes(mint)).hexdigest()[:32]
+        fallback = Pubkey.create_with_seed(payer, seed, TOKEN_PROGRAM_ID)
+        infos = await multiple_accounts(self.ctx.rpc, [associated, fallback])
+        if not _is_frozen(infos[0]):
+            ixs.append(create_idempotent_associated_token_account(payer, owner, mint))
+            return associated
+        if infos[1] is None:
+            rent = await self.ctx.rpc.call(
+                lambda c: c.connection.get_minimum_balance_for_rent_exemption(
+                    TOKEN_ACCOUNT_SIZE, Confirmed
+                ),
+                "getMinimumBalanceForRentExemption",
+            )
+            ixs.append(
+                create_account_with_seed(
+                    CreateAccountWithSeedParams(
+                        from_pubkey=payer,
+                        to_pubkey=fallback,
+                        base=payer,
+                        seed=seed,
+                        lamports=rent.value,
+                        space=TOKEN_ACCOUNT_SIZE,
+                        owner=TOKEN_PROGRAM_ID,
+                    )
+                )
+            )
+            ixs.append(
+                initialize_account(
+                    InitializeAccountParams(
+                        program_id=TOKEN_PROGRAM_ID, account=fallback, mint=mint, owner=owner
+                    )
+                )
+            )
+        log(
+            logger,
+            logging.INFO,
+            "associated token account frozen, paying another account",
+            owner=str(owner),
+            mint=str(mint),
+            account=str(fallback),
+        )
+        return fallback
+
     async def _liquidate(
         self, snapshot: PoolSnapshot, candidate: Candidate, bundles: dict[Pubkey, CustodyInfo]
     ) -> dict[str, Any]:
@@ -187,16 +253,16 @@ class LiquidationJob:
                         feed, quote = fresh
                         ixs.append(self.oracle.price_ix(feed, quote, now))
             mint = collateral.mint
-            ixs.append(create_idempotent_associated_token_account(payer, payer, mint))
-            ixs.append(create_idempotent_associated_token_account(payer, record.owner, mint))
+            receiving = await self._token_account(payer, mint, ixs)
+            owner_receiving = await self._token_account(record.owner, mint, ixs)
             ixs.append(
                 liquidate_ix(
                     client,
                     payer,
                     market,
                     record.owner,
-                    receiving_account=get_associated_token_address(payer, mint),
-                    owner_receiving_account=get_associated_token_address(record.owner, mint),
+                    receiving_account=receiving,
+                    owner_receiving_account=owner_receiving,
                 )
             )
             return ixs
@@ -217,3 +283,15 @@ class LiquidationJob:
         elif result.status in ("rejected", "failed"):
             log(logger, logging.INFO, "liquidation refused by the program", **out)
         return out
+
+
+TOKEN_ACCOUNT_SIZE = 165
+_FROZEN = 2
+"""SPL token account state (the byte at offset 108): 1 initialized, 2 frozen."""
+
+
+def _is_frozen(info: Any) -> bool:
+    if info is None:
+        return False
+    data = bytes(info.data)
+    return len(data) >= TOKEN_ACCOUNT_SIZE and data[108] == _FROZEN

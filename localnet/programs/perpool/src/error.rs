@@ -118,6 +118,8 @@ pub enum PerpoolError {
     DepositTooSmall,
     #[msg("A payout cannot go to a token account of the program's transfer authority (a pool vault)")]
     ReceivingAccountIsVault,
+    #[msg("A partial close must cover its own fees")]
+    CloseTooSmall,
 }
 
 impl From<crate::math::MathError> for PerpoolError {

@@ -84,7 +84,10 @@ pub fn quote_add_liquidity(
     // Deposit valued low, pool valued high: never mints more than the deposit is worth.
     let deposit_usd = math::custody_value_usd(net, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::Low)?;
     require!(lp_supply == 0 || aum_usd > 0, PerpoolError::EmptyPool);
-    let lp_amount = math::lp_to_mint(deposit_usd, aum_usd, lp_supply)?;
+    // The fee stays in the pool for the other LPs: the new tokens are priced against the pool
+    // including it (valued high), so the depositor gets none of it back.
+    let fee_usd = math::custody_value_usd(fee_amount, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::High)?;
+    let lp_amount = math::lp_to_mint_after_fee(deposit_usd, fee_usd, aum_usd, lp_supply)?;
     require!(lp_amount > 0, PerpoolError::ZeroAmount);
     check_max_ratio(custody, entry, aum_usd, deposit_usd)?;
     Ok(AddLiquidityQuote { lp_amount, fee_amount, deposit_usd, aum_usd, fee_bps })

@@ -92,12 +92,17 @@ pub fn handle_close_position(ctx: Context<ClosePosition>, params: ClosePositionP
     require!(q.size_usd > 0 && (full || q.size_usd < position.size_usd), PerpoolError::InvalidCloseSize);
     // A partial close may not leave a position below the minimum trade size.
     require!(full || position.size_usd - q.size_usd >= ctx.accounts.custody.pricing.min_trade_size_usd, PerpoolError::TradeTooSmall);
+    // A partial close pays its own fees: a slice whose fees (the minimum fee) exceed what it
+    // holds would book the shortfall as bad debt, drawn from the insurance fund, while the rest
+    // of the position stays open.
+    require!(full || q.bad_debt_usd == 0, PerpoolError::CloseTooSmall);
     match position.side {
         Side::Long => require!(q.exit_price >= params.price, PerpoolError::PriceLimitExceeded),
         Side::Short => require!(q.exit_price <= params.price, PerpoolError::PriceLimitExceeded),
     }
     let fees_usd = q.close_fee_usd.checked_add(q.borrow_fee_usd).ok_or(PerpoolError::MathOverflow)?;
-    let fee_amount = math::usd_to_token_floor(fees_usd, ctx.accounts.collateral_custody.decimals, &collateral_prices.max())?;
+    // Collected out of what the pool keeps (settle_close), so a crashed price saturates it.
+    let fee_amount = math::usd_to_token_floor_saturating(fees_usd, ctx.accounts.collateral_custody.decimals, &collateral_prices.max())?;
     let (side, entry, old_size) = (position.side, position.price, position.size_usd);
     let borrow_still_owed = position
         .borrow_fee_usd(&ctx.accounts.collateral_custody)?

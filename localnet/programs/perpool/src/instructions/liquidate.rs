@@ -109,10 +109,11 @@ pub fn handle_liquidate(ctx: Context<Liquidate>) -> Result<()> {
     let collateral_custody = &ctx.accounts.collateral_custody;
     let decimals = collateral_custody.decimals;
     let fees_usd = math::checked_sum(&[q.close_fee_usd, q.borrow_fee_usd, q.auto_close_fee_usd])?;
-    let fee_amount = math::usd_to_token_floor(fees_usd, decimals, &collateral_prices.max())?;
+    // Collected out of what the pool keeps (settle_close), so a crashed price saturates it.
+    let fee_amount = math::usd_to_token_floor_saturating(fees_usd, decimals, &collateral_prices.max())?;
     // The discount comes out of what the slice pays out; the fund takes its share up to its cap.
     let discount_usd = math::fee_usd(q.size_usd, discount_bps)?;
-    let discount_amount = math::usd_to_token_floor(discount_usd, decimals, &collateral_prices.max())?.min(q.payout_amount);
+    let discount_amount = math::usd_to_token_floor_saturating(discount_usd, decimals, &collateral_prices.max())?.min(q.payout_amount);
     let split = math::split_discount(discount_amount, insurance_fraction_bps, collateral_custody.insurance_room(&collateral_prices)?)?;
     let remainder = q.payout_amount - discount_amount;
     // A partial liquidation deleverages: what is left of the slice stays in the position.

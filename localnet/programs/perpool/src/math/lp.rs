@@ -62,6 +62,23 @@ pub fn lp_to_mint(deposit_usd: u64, aum_usd: u64, lp_supply: u64) -> MathResult<
     mul_div_floor_u64(deposit_usd, lp_supply, aum_usd)
 }
 
+/// LP tokens for a deposit worth `deposit_usd` after an LP fee worth `fee_usd` that stays in
+/// the pool (DESIGN §4: the fee is paid to the other LPs): minted against the pool *including*
+/// the fee, `floor(deposit × supply / (aum + fee))`, so the new tokens are worth at most the
+/// deposit net of the fee and the whole fee accrues to the tokens that already exist. Minting
+/// against `aum` alone would hand the depositor its own share of the fee back (most of it when
+/// the deposit dwarfs the pool). The first deposit mints `deposit_usd` (see [`lp_to_mint`]).
+pub fn lp_to_mint_after_fee(deposit_usd: u64, fee_usd: u64, aum_usd: u64, lp_supply: u64) -> MathResult<u64> {
+    if lp_supply == 0 {
+        return Ok(deposit_usd);
+    }
+    if aum_usd == 0 {
+        return Err(MathError::InvalidInput);
+    }
+    let priced_against = aum_usd.checked_add(fee_usd).ok_or(MathError::Overflow)?;
+    lp_to_mint(deposit_usd, priced_against, lp_supply)
+}
+
 /// USD owed for burning `lp_amount`: `floor(lp × aum / supply)`.
 /// `InvalidInput` if `lp_amount > lp_supply`, if nothing is minted, or if `aum_usd == 0` while
 /// LP tokens exist (same guard as [`lp_to_mint`]).
@@ -116,6 +133,38 @@ mod tests {
         // Rounds down: $1 into AUM $3 / supply 1 → 0 (caller rejects dust).
         assert_eq!(lp_to_mint(1, 3, 1), Ok(0));
         assert_eq!(usd_for_lp(1, 2, 3), Ok(0));
+    }
+
+    #[test]
+    fn the_lp_fee_goes_to_the_lps_already_there() {
+        // A $1000 pool of 1000 LP takes a $10,000 deposit paying a $50 fee: minted against
+        // $1050, the 9476.19 LP are worth 9476.19 / 10476.19 × $11,000 = $9950 and the first
+        // LP's 1000 are worth $1050: the whole fee is theirs.
+        let minted = lp_to_mint_after_fee(9_950 * USD, 50 * USD, 1_000 * USD, 1_000 * USD).unwrap();
+        assert_eq!(minted, 9_476_190_476);
+        // Against $1000 alone the depositor would get 9950 LP, worth $9995.43: $45.43 of its
+        // own fee back.
+        assert_eq!(lp_to_mint(9_950 * USD, 1_000 * USD, 1_000 * USD), Ok(9_950 * USD));
+        assert_eq!(lp_to_mint_after_fee(7 * USD, 3, 0, 0), Ok(7 * USD));
+        assert_eq!(lp_to_mint_after_fee(7, 0, 10, 10), Ok(7));
+        assert_eq!(lp_to_mint_after_fee(7, 1, 0, 10), Err(MathError::InvalidInput));
+        assert_eq!(lp_to_mint_after_fee(7, u64::MAX, 1, 10), Err(MathError::Overflow));
+    }
+
+    /// The new tokens are never worth more than the deposit net of the fee in the pool that
+    /// keeps the fee, and the existing tokens never lose value.
+    #[test]
+    fn property_fee_accrues_to_existing_lps() {
+        let values: Vec<u64> = pseudo_random_u64s(40, 29).map(|v| v % (1u64 << 50) + 1).collect();
+        for w in values.windows(4) {
+            let (aum, supply, deposit, fee) = (w[0], w[1], w[2], w[3] % (w[2] + 1));
+            let Ok(minted) = lp_to_mint_after_fee(deposit, fee, aum, supply) else {
+                continue; // more LP than a u64 holds
+            };
+            let (aum2, supply2) = (u128::from(aum) + u128::from(deposit) + u128::from(fee), u128::from(supply) + u128::from(minted));
+            assert!(u128::from(minted) * aum2 <= u128::from(deposit) * supply2, "{aum} {supply} {deposit} {fee}");
+            assert!(aum2 * u128::from(supply) >= (u128::from(aum) + u128::from(fee)) * supply2);
+        }
     }
 
     #[test]

@@ -26,6 +26,9 @@
 //! - Tokens paid out (payouts, LP redemption, swap out): `usd_to_token_floor`, at the *higher*
 //!   price.
 //! - Tokens the user must bring for a USD amount: `usd_to_token_ceil`.
+//! - Token amounts capped right after by what an account holds (a payout, a fee collected out
+//!   of what the pool keeps, a fund's room, bad debt covered by the fund): the `_saturating`
+//!   variants, so a collateral price fallen to almost nothing cannot make a close fail.
 //! - Entry price: [`pnl::entry_price_9dp`] (long ceil, short floor); exit price:
 //!   [`pnl::exit_price_9dp`] (long floor, short ceil).
 //! - Fees: [`fees`] always ceil. Borrow rate and borrow fee: ceil; the index accrues exactly.

@@ -215,6 +215,29 @@ fn usd_to_token(
     }
 }
 
+/// [`usd_to_token_floor`] for an amount capped right after by what an account holds (a payout
+/// capped by the slice's collateral and locked tokens, a fee collected out of what the pool
+/// keeps, the room left under a fund's cap): a result beyond `u64` is more than any account can
+/// hold, so it saturates to `u64::MAX` instead of failing. A collateral token whose price has
+/// fallen to almost nothing then cannot make a position impossible to close or liquidate.
+/// `DivisionByZero` on a zero price, as the plain conversion.
+pub fn usd_to_token_floor_saturating(usd: u64, decimals: u8, price: &OraclePrice) -> MathResult<u64> {
+    saturate(usd_to_token_floor(usd, decimals, price))
+}
+
+/// [`usd_to_token_ceil`], saturating like [`usd_to_token_floor_saturating`] (for a bad debt
+/// covered out of a fund's balance).
+pub fn usd_to_token_ceil_saturating(usd: u64, decimals: u8, price: &OraclePrice) -> MathResult<u64> {
+    saturate(usd_to_token_ceil(usd, decimals, price))
+}
+
+fn saturate(result: MathResult<u64>) -> MathResult<u64> {
+    match result {
+        Err(MathError::Overflow) => Ok(u64::MAX),
+        other => other,
+    }
+}
+
 /// Oracle confidence check: `conf / price <= max_error_bps / 10_000`, evaluated exactly as
 /// `conf × 10_000 <= max_error_bps × price` (both products fit u128). At the limit the price is
 /// accepted; one unit of `conf` over is rejected. A zero price is never valid. `conf` is in the
@@ -382,6 +405,19 @@ mod tests {
             usd_to_token_floor(1, 9, &OraclePrice::new(0, -2)),
             Err(MathError::DivisionByZero)
         );
+    }
+
+    #[test]
+    fn saturating_conversions_for_capped_amounts() {
+        // $10,000 of bad debt in a 9-decimal token worth $0.00000001: 10^21 base units.
+        let crashed = OraclePrice::new(1, -8);
+        assert_eq!(usd_to_token_ceil(10_000_000_000, SOL_DECIMALS, &crashed), Err(MathError::Overflow));
+        assert_eq!(usd_to_token_ceil_saturating(10_000_000_000, SOL_DECIMALS, &crashed), Ok(u64::MAX));
+        assert_eq!(usd_to_token_floor_saturating(10_000_000_000, SOL_DECIMALS, &crashed), Ok(u64::MAX));
+        // In range: the plain conversions.
+        assert_eq!(usd_to_token_floor_saturating(1_000_000, SOL_DECIMALS, &SOL), Ok(6_655_574));
+        assert_eq!(usd_to_token_ceil_saturating(1_000_000, SOL_DECIMALS, &SOL), Ok(6_655_575));
+        assert_eq!(usd_to_token_floor_saturating(1, 9, &OraclePrice::new(0, -2)), Err(MathError::DivisionByZero));
     }
 
     #[test]

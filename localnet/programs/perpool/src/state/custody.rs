@@ -326,7 +326,7 @@ impl Custody {
     pub fn insurance_room(&self, prices: &Prices) -> Result<u64> {
         let value = math::token_to_usd_ceil(self.insurance.balance, self.decimals, &prices.max())?;
         let room_usd = self.liquidation.insurance_fund_cap_usd.saturating_sub(value);
-        Ok(math::usd_to_token_floor(room_usd, self.decimals, &prices.max())?)
+        Ok(math::usd_to_token_floor_saturating(room_usd, self.decimals, &prices.max())?)
     }
 
     pub fn add_to_insurance(&mut self, amount: u64) -> Result<()> {
@@ -341,7 +341,8 @@ impl Custody {
         if bad_debt_usd == 0 {
             return Ok(0);
         }
-        let wanted = math::usd_to_token_ceil(bad_debt_usd, self.decimals, &prices.min())?;
+        // More tokens than a u64 holds (a crashed price) is more than the fund has: it gives all.
+        let wanted = math::usd_to_token_ceil_saturating(bad_debt_usd, self.decimals, &prices.min())?;
         let amount = wanted.min(self.insurance.balance);
         let covered_usd = if amount == wanted {
             bad_debt_usd

@@ -272,7 +272,7 @@ impl Position {
         // Paid in collateral tokens valued high: fewer tokens, in the pool's favour. The pool
         // never pays more than the slice's collateral plus the tokens locked for it.
         let decimals = collateral_custody.decimals;
-        let uncapped_amount = math::usd_to_token_floor(amounts.payout_usd, decimals, &collateral_prices.max())?;
+        let uncapped_amount = math::usd_to_token_floor_saturating(amounts.payout_usd, decimals, &collateral_prices.max())?;
         let max_amount = collateral_amount.checked_add(locked_amount).ok_or(PerpoolError::MathOverflow)?;
         let payout_amount = uncapped_amount.min(max_amount);
         let payout_usd = if payout_amount < uncapped_amount {
