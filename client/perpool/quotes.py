@@ -850,7 +850,8 @@ def settle_close(
 
     The released collateral minus what was paid out stays with the pool (``kept``, negative
     when a profit is paid from the LPs' tokens); the protocol's share of the fee is taken out of
-    what is collected (the whole fee when a profit was paid, else at most ``kept``).
+    what is collected (the whole fee when a profit was paid, else at most ``kept``), and never
+    more than what stays unlocked after the close.
     """
     for value in (collateral_amount, locked_amount, paid_out, fee_amount):
         check_u64(value)
@@ -859,7 +860,9 @@ def settle_close(
     locked = _checked_sub(assets.locked, locked_amount)
     kept = collateral_amount - paid_out
     collected = min(fee_amount, kept) if kept >= 0 else fee_amount
-    protocol = split_fee(collected, custody.fees.protocol_share_bps).protocol_share
+    unlocked_after = max(0, assets.owned + kept - locked)
+    share = split_fee(collected, custody.fees.protocol_share_bps).protocol_share
+    protocol = min(share, unlocked_after)
     protocol_fees = _checked_add(assets.protocol_fees, protocol)
     owned = assets.owned + kept - protocol
     _require(0 <= owned <= U64_MAX, "InsufficientLiquidity")

@@ -1,13 +1,13 @@
-"""A profitable position must stay closable when its collateral custody has no unlocked tokens
+"""A profitable position stays closable when its collateral custody has no unlocked tokens
 left: the tokens locked for it are what it is paid from.
 
 A short's payout is capped at its collateral plus the tokens locked for it (its full size in
 the stable). When the stable trades below the price the position was opened at and the traded
-asset has collapsed, the payout reaches that cap. ``Custody::settle_close`` then still takes
-the protocol's share of the close fee out of ``owned`` on top of the capped payout, so when the
-LPs have withdrawn every unlocked token, ``owned`` would drop below ``locked`` and the close is
-rejected with ``InsufficientLiquidity``: the trader cannot take the profit, nor can anyone
-liquidate a profitable position.
+asset has collapsed, the payout reaches that cap. ``Custody::settle_close`` must then not take
+the protocol's share of the close fee out of tokens locked for other positions: if it did,
+``owned`` would drop below ``locked`` and the close would be rejected with
+``InsufficientLiquidity``, so the trader could not take the profit, nor could anyone liquidate
+a profitable position. The share yields instead (the LPs keep the fee).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import pytest
 import pytest_asyncio
 from conftest import start_validator
 from pool_env import PoolEnv, TokenSpec, build_pool_env
-from rejections import simulate_error
 from trade_support import (
     USD,
     USDC,
@@ -35,7 +34,6 @@ from trade_support import (
 from perpool import lp, views
 from perpool.client import ViewError
 from perpool.localnet import LocalnetProcess
-from perpool.trade import close_position_ix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -111,15 +109,12 @@ async def test_capped_short_closes_when_the_custody_is_drained(env: PoolEnv) -> 
     # SOL collapses to $5 while USDC trades at $0.90: the payout ($991 + $8,550 profit - $9 fee)
     # is worth more than 991 + 9,000 USDC, so it is capped at exactly those tokens.
     await set_prices(env, SOL=5 * 10**8, USDC=900_000)
-    close = close_position_ix(
-        env.client, trader.key, market, receiving_account=trader.accounts["USDC"]
-    )
-    if await simulate_error(env.client, [close], [trader.wallet]) == "InsufficientLiquidity":
-        pytest.xfail(
-            "settle_close takes the protocol's share of the fee on top of a capped payout, "
-            "out of tokens locked for other positions"
-        )
+    fees_before = (await env.custody("USDC")).assets.protocol_fees
     before = await env.balance(trader.accounts["USDC"])
     await close_position(env, trader, market)
     assert await env.balance(trader.accounts["USDC"]) == before + 9_991 * USDC
+    usdc = (await env.custody("USDC")).assets
+    assert usdc.locked <= usdc.owned
+    # The protocol took no more than was left unlocked before the close.
+    assert usdc.protocol_fees - fees_before < 5 * USDC
     await assert_conserved(env)

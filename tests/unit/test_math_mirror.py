@@ -1379,6 +1379,32 @@ def test_settlement_bookkeeping_matches_program() -> None:
         q.settle_close(sol, 0, 0, 2 * 10**12, 0)
 
 
+def test_settle_close_protocol_share_yields_to_locked_tokens() -> None:
+    # Every owned USDC is locked (100 for this position, 900 for others); the position is paid
+    # its capped 150 = collateral + locked, its 2 USDC fee already taken out of the payout.
+    usdc = usdc_custody()
+    drained = replace(
+        usdc,
+        assets=q.Assets(
+            owned=1_000 * USD, locked=1_000 * USD, collateral=50 * USD, protocol_fees=0
+        ),
+        fees=replace(usdc.fees, protocol_share_bps=5_000),
+    )
+    settled = q.settle_close(drained, 50 * USD, 100 * USD, 150 * USD, 2 * USD)
+    # The 1 USDC protocol share would come out of tokens locked for others: it is not taken.
+    assert settled.assets == q.Assets(
+        owned=900 * USD, locked=900 * USD, collateral=0, protocol_fees=0
+    )
+    # With 0.4 USDC unlocked after the close, the protocol takes only that.
+    roomier = replace(drained, assets=replace(drained.assets, owned=1_000_400_000))
+    settled = q.settle_close(roomier, 50 * USD, 100 * USD, 150 * USD, 2 * USD)
+    assert (settled.assets.owned, settled.assets.protocol_fees) == (900 * USD, 400_000)
+    # With room to spare the whole share is taken.
+    ample = replace(drained, assets=replace(drained.assets, owned=1_010 * USD))
+    settled = q.settle_close(ample, 50 * USD, 100 * USD, 150 * USD, 2 * USD)
+    assert (settled.assets.owned, settled.assets.protocol_fees) == (909 * USD, USD)
+
+
 # --- quotes: checks and errors -----------------------------------------------------------------
 
 

@@ -443,13 +443,18 @@ impl Custody {
     /// Collateral-side bookkeeping of a close: `collateral_amount` and `locked_amount` are
     /// released, `paid_out` leaves the vault, and the pool keeps the rest. The fee is collected
     /// out of what the pool keeps (in full when the trader is paid a profit, since the payout
-    /// was reduced by it); the protocol takes its share, the LPs the remainder and any loss.
+    /// was reduced by it); the protocol takes its share, at most what stays unlocked, and the
+    /// LPs the remainder and any loss.
     pub fn settle_close(&mut self, collateral_amount: u64, locked_amount: u64, paid_out: u64, fee_amount: u64) -> Result<()> {
         self.assets.collateral = self.assets.collateral.checked_sub(collateral_amount).ok_or(PerpoolError::MathOverflow)?;
         self.assets.locked = self.assets.locked.checked_sub(locked_amount).ok_or(PerpoolError::MathOverflow)?;
         let kept = i128::from(collateral_amount) - i128::from(paid_out);
         let collected = if kept >= 0 { fee_amount.min(u64::try_from(kept).unwrap_or(u64::MAX)) } else { fee_amount };
-        let protocol = math::split_fee(collected, self.fees.protocol_share_bps)?.protocol_share;
+        // A payout capped at collateral + locked can leave nothing unlocked; the protocol's
+        // share then yields to the tokens locked for other positions instead of failing the close.
+        let unlocked_after = (i128::from(self.assets.owned) + kept - i128::from(self.assets.locked)).max(0);
+        let share = math::split_fee(collected, self.fees.protocol_share_bps)?.protocol_share;
+        let protocol = share.min(u64::try_from(unlocked_after).unwrap_or(u64::MAX));
         self.assets.protocol_fees = self.assets.protocol_fees.checked_add(protocol).ok_or(PerpoolError::MathOverflow)?;
         let owned = i128::from(self.assets.owned) + kept - i128::from(protocol);
         self.assets.owned = u64::try_from(owned).map_err(|_| PerpoolError::InsufficientLiquidity)?;
