@@ -37,6 +37,7 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 
 from perpool import pda, views
 from perpool.client import ViewError
+from perpool.math import pricing_supply
 
 TOKEN_ACCOUNT_SIZE = 165
 TOKEN_AMOUNT_OFFSET = 64
@@ -256,13 +257,13 @@ async def check_solvency(env: PoolEnv, positions: Iterable[Any]) -> None:
 
 
 def check_lp_price_kept(before: Any | None, after: Any | None, action: str) -> bool:
-    """The LP price (AUM / LP supply) did not fall. Compared exactly as a fraction and as the
-    program's rounded ``lp_price_usd``. Returns whether a comparison was possible (both views
-    ran and LP tokens existed before and after)."""
+    """The LP price (AUM / LP supply with the locked LP) did not fall. Compared exactly as a
+    fraction and as the program's rounded ``lp_price_usd``. Returns whether a comparison was
+    possible (both views ran and LP tokens existed before and after)."""
     if before is None or after is None or before.lp_supply == 0 or after.lp_supply == 0:
         return False
-    old = Fraction(before.spot_usd, before.lp_supply)
-    new = Fraction(after.spot_usd, after.lp_supply)
+    old = Fraction(before.spot_usd, pricing_supply(before.lp_supply))
+    new = Fraction(after.spot_usd, pricing_supply(after.lp_supply))
     if new < old or after.lp_price_usd < before.lp_price_usd:
         raise Violation(
             f"LP price fell on {action} at a constant price: "

@@ -780,28 +780,44 @@ def custody_value_usd(
     return token_to_usd_floor(amount, decimals, spot.min_value(ema))
 
 
+LOCKED_LP_SUPPLY = 1_000_000
+"""LP units the first deposit pays for and nobody holds (one LP, $1 then): they count in every
+price, so a lone LP cannot shrink the supply that prices the LP token below one LP."""
+
+
+def pricing_supply(lp_supply: int) -> int:
+    """The supply that prices the LP token: minted supply + ``LOCKED_LP_SUPPLY`` (0 if none)."""
+    if check_u64(lp_supply) == 0:
+        return 0
+    total = lp_supply + LOCKED_LP_SUPPLY
+    if total > U64_MAX:
+        raise _overflow()
+    return total
+
+
 def lp_to_mint(deposit_usd: int, aum_usd: int, lp_supply: int) -> int:
-    """``deposit`` for the first deposit (1 LP = $1), else ``floor(deposit * supply / aum)``;
-    ``InvalidInput`` if LP tokens exist but the AUM is zero."""
+    """``deposit - LOCKED_LP_SUPPLY`` (at least 0) for the first deposit (1 LP = $1), else
+    ``floor(deposit * (supply + locked) / aum)``; ``InvalidInput`` if LP tokens exist but the
+    AUM is zero."""
     check_u64(deposit_usd)
     check_u64(aum_usd)
     if check_u64(lp_supply) == 0:
-        return deposit_usd
+        return max(0, deposit_usd - LOCKED_LP_SUPPLY)
     if aum_usd == 0:
         raise _invalid()
-    return mul_div_floor_u64(deposit_usd, lp_supply, aum_usd)
+    return mul_div_floor_u64(deposit_usd, pricing_supply(lp_supply), aum_usd)
 
 
 def lp_to_mint_after_fee(deposit_usd: int, fee_usd: int, aum_usd: int, lp_supply: int) -> int:
     """LP for a deposit worth ``deposit_usd`` after an LP fee worth ``fee_usd`` that stays in the
-    pool: ``floor(deposit * supply / (aum + fee))``, so the whole fee accrues to the LP tokens
-    that already exist; ``deposit`` for the first deposit; ``InvalidInput`` if LP tokens exist
-    but the AUM is zero."""
+    pool: ``floor(deposit * (supply + locked) / (aum + fee))``, so the whole fee accrues to the
+    LP tokens that already exist; the first deposit as in ``lp_to_mint``; ``InvalidInput`` if
+    LP tokens exist but the AUM is zero."""
     check_u64(deposit_usd)
     check_u64(fee_usd)
     check_u64(aum_usd)
     if check_u64(lp_supply) == 0:
-        return deposit_usd
+        return lp_to_mint(deposit_usd, aum_usd, 0)
     if aum_usd == 0:
         raise _invalid()
     priced_against = aum_usd + fee_usd
@@ -811,22 +827,23 @@ def lp_to_mint_after_fee(deposit_usd: int, fee_usd: int, aum_usd: int, lp_supply
 
 
 def usd_for_lp(lp_amount: int, aum_usd: int, lp_supply: int) -> int:
-    """``floor(lp * aum / supply)``; ``InvalidInput`` if nothing is minted, ``lp > supply`` or
-    the AUM is zero."""
+    """``floor(lp * aum / (supply + locked))``; ``InvalidInput`` if nothing is minted,
+    ``lp > supply`` or the AUM is zero."""
     check_u64(lp_amount)
     check_u64(aum_usd)
     check_u64(lp_supply)
     if lp_supply == 0 or lp_amount > lp_supply or aum_usd == 0:
         raise _invalid()
-    return mul_div_floor_u64(lp_amount, aum_usd, lp_supply)
+    return mul_div_floor_u64(lp_amount, aum_usd, pricing_supply(lp_supply))
 
 
 def lp_token_price_usd(aum_usd: int, lp_supply: int) -> int:
-    """USD (6 dp) of one whole LP token, rounded down; $1 before the first mint."""
+    """USD (6 dp) of one whole LP token (priced with the locked LP), rounded down; $1 before
+    the first mint."""
     check_u64(aum_usd)
     if check_u64(lp_supply) == 0:
         return USD_ONE
-    return to_u64(mul_div_floor(pow10(LP_DECIMALS), aum_usd, lp_supply))
+    return to_u64(mul_div_floor(pow10(LP_DECIMALS), aum_usd, pricing_supply(lp_supply)))
 
 
 # --- payoff markets (math/payoff.rs) -----------------------------------------------------------

@@ -108,6 +108,7 @@ from perpool.math import (
     BPS_DENOMINATOR,
     I64_MAX,
     I64_MIN,
+    LOCKED_LP_SUPPLY,
     MAX_STEPS,
     RATE_ONE,
     U64_MAX,
@@ -1753,6 +1754,8 @@ def quote_add_liquidity(
     net = _checked_sub(amount_in, fee_amount)
     # Deposit valued low, pool valued high: never mints more than the deposit is worth.
     deposit_usd = custody_value_usd(net, c.decimals, prices.spot, prices.ema, Valuation.LOW)
+    # The first deposit pays for the locked LP: it must be worth more.
+    _require(lp_supply > 0 or deposit_usd > LOCKED_LP_SUPPLY, "DepositTooSmall")
     _require(lp_supply == 0 or aum > 0, "EmptyPool")
     # The fee stays in the pool for the other LPs: the new tokens are priced against the pool
     # including it (valued high).

@@ -4,12 +4,14 @@ Tokens sent straight to a custody vault are not the LPs': the program values ``o
 accounting), so a donation moves neither the LP price nor any quote, whichever token it is.
 In an empty pool a donation cannot inflate the first LP token against the next depositor, the
 smallest deposits are refused, and a configured minimum deposit is enforced to the unit.
-Whether the only LP of a pool can inflate the LP token against the next depositor otherwise
-(shrinking the supply to one unit, paying trading fees into the pool) is checked too: it can,
-a finding (the tests are marked ``xfail``).
+The only LP of a pool cannot inflate the LP token against the next depositor otherwise either:
+the first deposit pays for one locked LP (``LOCKED_LP_SUPPLY``) that counts in every price, so
+shrinking the minted supply to one unit (withdrawing or burning the rest) leaves that unit
+worth a millionth of the pool, and paying trading fees into a pool whose supply is a few units
+needs a first deposit the program refuses.
 
 Fairness is checked against exact rational values: an LP's share is worth its tokens x
-(Σ owned x price) / supply, computed with ``Fraction`` from the custody accounts.
+(Σ owned x price) / (supply + locked LP), computed with ``Fraction`` from the custody accounts.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from spl.token.instructions import BurnParams, burn
 from trade_support import Trader, long_market
 
 from perpool import lp, pda, trade, views
+from perpool.client import ViewError
+from perpool.math import LOCKED_LP_SUPPLY, pricing_supply
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.attack_class(16)]
 
@@ -141,7 +145,7 @@ async def test_donations_to_each_vault_do_not_move_the_lp_price(
         assert (event.amount_out, event.fee_amount) == (redeem.amount_out, redeem.fee_amount)
         assert await token_amounts(env, [me.accounts["USDC"]]) == [before + redeem.amount_out]
         # Exactly its share of the undonated pool (valued low), before the fee.
-        low, supply = baseline.aum.low_usd, baseline.aum.lp_supply
+        low, supply = baseline.aum.low_usd, pricing_supply(baseline.aum.lp_supply)
         assert redeem.withdraw_usd == 10 * ONE_LP * low // supply
 
 
@@ -154,7 +158,8 @@ FAIR_ROUNDING_USD = 10_000
 
 
 def lp_share_value(lp_amount: int, pool_value: Fraction, supply: int) -> Fraction:
-    return lp_amount * pool_value / supply
+    """What ``lp_amount`` of a minted ``supply`` is worth (the locked LP counts)."""
+    return lp_amount * pool_value / pricing_supply(supply)
 
 
 async def exact_pool_value(pool: PoolEnv) -> tuple[Fraction, int]:
@@ -200,7 +205,9 @@ async def next_lp_loss(
     price = price_of(pool.specs[symbol])
     share = lp_share_value(event.lp_amount, value_after, supply_after)
     assert share <= usd_exact(amount, pool.specs[symbol].decimals, price)
-    assert value_after * supply_before >= value_before * supply_after
+    assert value_after * pricing_supply(supply_before) >= value_before * pricing_supply(
+        supply_after
+    )
     return usd_exact(amount - event.fee_amount, pool.specs[symbol].decimals, price) - share
 
 
@@ -225,7 +232,7 @@ async def test_first_deposit_after_a_donation_and_the_next_lp(
         f"1 base unit as the first {symbol} deposit of an empty pool",
         [await add_ix(pool, attacker, lp_accounts[attacker.key], symbol, 1)],
         [attacker.wallet],
-        error="DepositTooSmall" if symbol == "XYZ" else "ZeroAmount",
+        error="DepositTooSmall",
         watch=watch,
         env=pool,
     )
@@ -263,9 +270,10 @@ async def test_first_deposit_after_a_donation_and_the_next_lp(
         event = await deposit(pool, first, lp_accounts[first.key], symbol, amount)
         fee = event.fee_amount
         assert fee >= Fraction(amount * FEES["liquidity_min_fee_bps"], 10_000)
-        # 1 LP unit per USD unit of the deposit net of its fee, rounded down: the donation
-        # counts for nothing.
-        assert event.lp_amount == int(usd_exact(amount - fee, token.decimals, price))
+        # 1 LP unit per USD unit of the deposit net of its fee, rounded down, less the locked
+        # LP: the donation counts for nothing.
+        net_usd = int(usd_exact(amount - fee, token.decimals, price))
+        assert event.lp_amount == net_usd - LOCKED_LP_SUPPLY
         value, supply = await exact_pool_value(pool)
         assert supply == event.lp_amount
         assert value == usd_exact(amount, token.decimals, price)
@@ -282,25 +290,14 @@ async def test_first_deposit_after_a_donation_and_the_next_lp(
 # The first LP token inflated: supply driven to one unit, or fees paid into the pool
 # ------------------------------------------------------------------------------------------
 
-INFLATION = (
-    "finding: the only LP of a pool can bring the LP supply down to one unit (withdrawing all "
-    "but one unit, whose fee stays in the pool, or burning its LP tokens with the token "
-    "program) or pay trading fees into it (a 1x long locks nothing), so one LP unit is worth "
-    "dollars; the next deposit is rounded down to whole units and the difference goes to the "
-    "attacker"
-)
 
-
-@pytest.mark.parametrize(
-    "route",
-    [
-        pytest.param("withdrawal", marks=pytest.mark.xfail(strict=True, reason=INFLATION)),
-        pytest.param("burn", marks=pytest.mark.xfail(strict=True, reason=INFLATION)),
-    ],
-)
+@pytest.mark.parametrize("route", ["withdrawal", "burn"])
 async def test_the_only_lp_shrinks_the_supply_to_one_unit(
     world: World, attack: Attack, route: str
 ) -> None:
+    """The only LP keeps one LP unit (withdrawing the rest, whose fee stays in the pool, or
+    burning it with the token program). Without the locked LP that unit would be the whole pool
+    and the next deposit, rounded down to whole units, would lose up to a unit's worth to it."""
     eth, usdt = EMPTY_POOLS["ETH"]
     pool = await fresh_pool(world, f"shrink-{route}", (eth, usdt), {"ETH": FEES, "USDT": FEES})
     attacker = await new_trader(pool, ETH=10 * ETH)
@@ -332,16 +329,27 @@ async def test_the_only_lp_shrinks_the_supply_to_one_unit(
         await send(pool, [shrink], attacker.wallet)
         value, supply = await exact_pool_value(pool)
         assert supply == LP_UNIT
-        # The victim deposits just under two units' worth: it gets one.
-        amount = min(100_000 * USDT, int(2 * value / price_of(usdt)) - 1)
+        # The unit is worth a millionth of the pool: making it worth x left x * 10^6 behind.
+        unit = lp_share_value(LP_UNIT, value, supply)
+        assert unit * LOCKED_LP_SUPPLY < value
+        # The victim deposits just under two units' worth: it gets one, losing at most one.
+        amount = min(100_000 * USDT, int(2 * unit / price_of(usdt)) - 1)
         lost = await next_lp_loss(pool, victim, victim_lp, "USDT", amount)
-        assert lost <= FAIR_ROUNDING_USD, f"the next LP lost ${float(lost) / USD:,.2f} to rounding"
+        assert lost <= max(unit, Fraction(FAIR_ROUNDING_USD)), (
+            f"the next LP lost ${float(lost) / USD:,.6f}, one unit is ${float(unit) / USD:,.6f}"
+        )
+        # And a real deposit loses nothing worth speaking of.
+        lost = await next_lp_loss(pool, victim, victim_lp, "USDT", 10_000 * USDT + 3)
+        assert lost <= max(unit, Fraction(FAIR_ROUNDING_USD))
 
 
-@pytest.mark.xfail(strict=True, reason=INFLATION)
 async def test_first_depositor_inflates_the_lp_price_through_trading_fees(
     world: World, attack: Attack
 ) -> None:
+    """A 1x long locks nothing, so the only LP of a pool can pay trading fees into it. With a
+    first deposit of a few LP units that would make each unit worth dollars; the program
+    refuses such a first deposit, and after the smallest one it takes the fees spread over at
+    least the locked LP."""
     sol = TokenSpec("SOL", 9, False, 100_00, -2)
     pool = await fresh_pool(world, "inflate", (sol, STABLE), {"SOL": FEES, "USDC": FEES})
     attacker = await new_trader(pool, SOL=40_000 * SOL, USDC=10 * USDC)
@@ -350,12 +358,26 @@ async def test_first_depositor_inflates_the_lp_price_through_trading_fees(
     victim_lp = await pool.lp_account(victim.key)
     market = long_market(pool, "SOL")
     sol_price, usdc_price = price_of(sol), price_of(STABLE)
+    watch = [*attacker.accounts.values(), attacker_lp]
+    for amount in (2, USDC):
+        await attack.rejected(
+            f"a first deposit of {amount} USDC units (not worth more than the locked LP)",
+            [await add_ix(pool, attacker, attacker_lp, "USDC", amount)],
+            [attacker.wallet],
+            error="DepositTooSmall",
+            watch=watch,
+            env=pool,
+        )
     async with attack.holds("first depositor inflates the LP price with trading fees"):
         start = await token_amounts(pool, attacker.accounts.values())
-        # The smallest first deposit the program takes (1 base unit is refused).
-        await deposit(pool, attacker, attacker_lp, "USDC", 2)
+        # The smallest first deposit the program takes: worth one unit more than the locked LP
+        # after the LP fee.
+        first = await smallest_first_deposit(pool, "USDC")
+        await deposit(pool, attacker, attacker_lp, "USDC", first)
+        (held,) = await token_amounts(pool, [attacker_lp])
+        assert held == 1
         # A 1x long locks nothing (size == collateral net of the fee), so an empty custody
-        # accepts it; its open and close fees go to the owned tokens of the only LP.
+        # accepts it; its open and close fees go to the owned tokens of the LPs.
         collateral = 10_000 * SOL
         gross = collateral * 100 // 1_000  # $100 per SOL, in USD units
         size = -(-gross * 10_000 // (10_000 + FEES["open_position_bps"]))
@@ -381,8 +403,10 @@ async def test_first_depositor_inflates_the_lp_price_through_trading_fees(
                 attacker.wallet,
             )
         value, supply = await exact_pool_value(pool)
+        unit = lp_share_value(1, value, supply)
+        assert unit * LOCKED_LP_SUPPLY < value
         # The victim deposits just under two LP units' worth (a plain deposit, no minimum out).
-        amount = min(10_000 * USDC, int(2 * value / supply) - 1)
+        amount = min(10_000 * USDC, int(2 * unit / price_of(STABLE)) - 1)
         lost = await next_lp_loss(pool, victim, victim_lp, "USDC", amount)
         # The attacker leaves with everything its LP tokens are worth (in the victim's USDC).
         (held,) = await token_amounts(pool, [attacker_lp])
@@ -403,6 +427,24 @@ async def test_first_depositor_inflates_the_lp_price_through_trading_fees(
             f"the next LP lost ${float(lost) / USD:,.2f} to rounding, "
             f"the first depositor gained ${float(-spent) / USD:,.2f}"
         )
+
+
+async def smallest_first_deposit(pool: PoolEnv, symbol: str) -> int:
+    """The smallest amount of ``symbol`` the program's quote accepts as a pool's first deposit."""
+    low, high = 1, int(10 * 10 ** pool.specs[symbol].decimals)
+    assert await quote_accepts(pool, symbol, high)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if await quote_accepts(pool, symbol, mid) else (mid, high)
+    return high
+
+
+async def quote_accepts(pool: PoolEnv, symbol: str, amount: int) -> bool:
+    try:
+        await views.add_liquidity_amount_and_fee(pool.client, pool.pool, pool.mint(symbol), amount)
+    except ViewError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------

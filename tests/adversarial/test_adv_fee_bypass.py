@@ -36,6 +36,7 @@ from solders.instruction import Instruction
 from trade_support import BPS, RATE_ONE, Trader, block_time, post_price
 
 from perpool import lp, trade
+from perpool.math import pricing_supply
 from perpool.trade import Market
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.attack_class(17)]
@@ -458,7 +459,7 @@ async def test_a_large_deposit_pays_its_lp_fee_to_the_other_lps(
         value = usd_exact(sol.assets.owned, 9, sol_price) + usd_exact(
             usdc.assets.owned, 6, usdc_price
         )
-        supply = await lp_supply(pool)
+        supply = pricing_supply(await lp_supply(pool))
         return lp_amount * value / supply
 
     async with attack.holds(

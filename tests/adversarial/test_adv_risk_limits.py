@@ -50,7 +50,7 @@ from trade_support import (
 
 from perpool import lp, pda, trade, views
 from perpool import quotes as q
-from perpool.math import Side
+from perpool.math import Side, pricing_supply
 from perpool.trade import Market
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.attack_class(24)]
@@ -113,9 +113,10 @@ def sizes_at_the_limit(env: PoolEnv, key: str, collateral: int, room: int) -> tu
 async def lp_for_usd(env: PoolEnv, usd: int, *, round_up: bool) -> int:
     """LP tokens worth ``usd`` at the AUM LP burns are priced at."""
     aum = await views.assets_under_management(env.client, env.pool)
+    supply = pricing_supply(aum.lp_supply)
     if round_up:
-        return int(ceil_div(usd * aum.lp_supply, aum.low_usd)) + 1
-    return int(usd * aum.lp_supply // aum.low_usd)
+        return int(ceil_div(usd * supply, aum.low_usd)) + 1
+    return int(usd * supply // aum.low_usd)
 
 
 async def test_utilization_limits_opens_withdrawals_and_swaps(util: Desk, attack: Attack) -> None:

@@ -43,6 +43,7 @@ from solders.pubkey import Pubkey
 from trade_support import BPS, Trader
 
 from perpool import lp, trade
+from perpool.math import pricing_supply
 from perpool.trade import Market
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.attack_class(14)]
@@ -107,10 +108,11 @@ async def rnd(world: World) -> Rounding:
 
 
 async def exact_lp_price(pool: PoolEnv) -> Fraction:
-    """Σ owned x price / LP supply (no positions stay open during the LP tests)."""
+    """Σ owned x price / LP supply with the locked LP (no positions stay open during the LP
+    tests)."""
     states = await custody_states(pool)
     value = pool_value_exact(states, SPECS, {s: SPECS[s].price for s in SPECS})
-    return value / await lp_supply(pool)
+    return value / pricing_supply(await lp_supply(pool))
 
 
 async def send_batched(

@@ -28,6 +28,7 @@ from perpool import lp, pda, trade, views
 from perpool.client import ViewError
 from perpool.custody_config import custody_config
 from perpool.localnet import LocalnetProcess
+from perpool.math import pricing_supply
 from perpool.program import parse_events
 from perpool.trade import close_position_ix, open_position_ix
 
@@ -124,8 +125,10 @@ async def aum(env: PoolEnv) -> Any:
 
 
 def lp_price_not_lower(before: Any, after: Any) -> bool:
-    """after.spot / after.supply >= before.spot / before.supply (exact cross-multiplication)."""
-    return bool(after.spot_usd * before.lp_supply >= before.spot_usd * after.lp_supply)
+    """after.spot / after.supply >= before.spot / before.supply (exact cross-multiplication,
+    supplies with the locked LP)."""
+    old, new = pricing_supply(before.lp_supply), pricing_supply(after.lp_supply)
+    return bool(after.spot_usd * old >= before.spot_usd * new)
 
 
 async def ensure_depth(env: PoolEnv) -> None:
@@ -149,6 +152,7 @@ async def vault(env: PoolEnv, symbol: str) -> int:
 
 
 async def test_first_deposits_mint_one_lp_per_dollar(env: PoolEnv) -> None:
+    """$1 per LP; the pool's first deposit pays for the locked LP (nobody holds it)."""
     client = env.client
     lp_mint = await AsyncToken(
         client.connection, pda.lp_token_mint(pda.pool(env.pool)), TOKEN_PROGRAM_ID, env.admin
@@ -159,15 +163,15 @@ async def test_first_deposits_mint_one_lp_per_dollar(env: PoolEnv) -> None:
 
     who = await new_lper(env)
     sig = await add(env, who, "USDC", 250 * USDC)
-    assert await env.balance(who.lp) == 250 * LP
+    assert await env.balance(who.lp) == 249 * LP
     await add(env, who, "SOL", 2 * SOL)
-    assert await env.balance(who.lp) == 450 * LP  # 2 SOL at $100 = $200 = 200 LP
+    assert await env.balance(who.lp) == 449 * LP  # 2 SOL at $100 = $200 = 200 LP
     after = await aum(env)
     assert (after.spot_usd, after.high_usd, after.low_usd, after.lp_supply, after.lp_price_usd) == (
         450 * USD,
         450 * USD,
         450 * USD,
-        450 * LP,
+        449 * LP,
         USD,
     )
 
@@ -178,7 +182,7 @@ async def test_first_deposits_mint_one_lp_per_dollar(env: PoolEnv) -> None:
         who.wallet.pubkey(),
         250 * USDC,
         0,
-        250 * LP,
+        249 * LP,
         250 * USD,
     )
     assert data.custody == client.custody_keys(env.pool, env.mint("USDC")).custody
@@ -360,8 +364,8 @@ async def test_lp_round_trip_at_constant_price_never_gains(
         held_out = await env.balance(who.token(symbol_out))
         await add(env, who, symbol_in, amount)
         minted = await env.balance(who.lp)
-        assert (
-            minted * before.spot_usd * 10 <= value_in * before.lp_supply
+        assert minted * before.spot_usd * 10 <= value_in * pricing_supply(
+            before.lp_supply
         )  # never more LP than the deposit is worth
         await remove(env, who, symbol_out, minted)
         got = await env.balance(who.token(symbol_out)) - (
@@ -479,9 +483,10 @@ async def test_donation_before_the_first_deposit_does_not_inflate_the_lp_price(
                 ).value.amount
             )
         )
-    assert rates == [100 * LP, 100 * LP]
+    # $1 per LP for both; the first paid for the locked LP.
+    assert rates == [99 * LP, 100 * LP]
     view = await views.assets_under_management(client, name)
-    assert (view.spot_usd, view.lp_supply, view.lp_price_usd) == (200 * USD, 200 * LP, USD)
+    assert (view.spot_usd, view.lp_supply, view.lp_price_usd) == (200 * USD, 199 * LP, USD)
 
 
 # ---- locked tokens ------------------------------------------------------------------------------

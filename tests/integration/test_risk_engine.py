@@ -44,6 +44,7 @@ from trade_support import (
 
 from perpool import lp, pda, trade, views
 from perpool.localnet import LocalnetProcess
+from perpool.math import pricing_supply
 from perpool.trade import Market, close_position_ix, open_position_ix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -262,7 +263,9 @@ async def test_liquidity_fee_rises_away_from_target_and_goes_to_the_other_lps(en
     # The whole deposit is owned by the LPs; the fee raised the LP token's price for the others.
     assert (await pool.custody("USDC")).assets.owned == usdc_value + amount
     after = await views.assets_under_management(pool.client, pool.pool)
-    assert after.spot_usd * before.lp_supply > before.spot_usd * after.lp_supply
+    assert after.spot_usd * pricing_supply(before.lp_supply) > before.spot_usd * pricing_supply(
+        after.lp_supply
+    )
 
     # SOL is now 40% of the pool: a SOL deposit moves it toward 50% and pays the minimum.
     toward = await views.add_liquidity_amount_and_fee(pool.client, pool.pool, sol, SOL)

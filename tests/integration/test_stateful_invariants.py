@@ -98,6 +98,7 @@ from perpool import lp, pda, trade, views
 from perpool import quotes as q
 from perpool.client import ViewError
 from perpool.localnet import LocalnetProcess
+from perpool.math import pricing_supply
 from perpool.trade import LONG, SHORT, Market
 from perpool_keeper.chain import PositionRecord, clock, load_pool, load_positions
 from perpool_keeper.config import load_config
@@ -531,7 +532,7 @@ class InvariantMachine(RuleBasedStateMachine):
         received = lp_after - lp_before
         if after is not None and after.lp_supply:
             # The new LP tokens' share of the pool is worth no more than the deposit.
-            share = Fraction(received * after.spot_usd, after.lp_supply)
+            share = Fraction(received * after.spot_usd, pricing_supply(after.lp_supply))
             self._no_gain(share - self._value(symbol, amount), Fraction(0), f"{rule} of {symbol}")
         return received
 
@@ -570,7 +571,7 @@ class InvariantMachine(RuleBasedStateMachine):
         (after_tokens,) = await token_balances(env, [actor.accounts[symbol]])
         received = after_tokens - before_tokens
         if before is not None and before.lp_supply:
-            share = Fraction(amount * before.spot_usd, before.lp_supply)
+            share = Fraction(amount * before.spot_usd, pricing_supply(before.lp_supply))
             self._no_gain(self._value(symbol, received) - share, Fraction(0), f"{rule} of {symbol}")
         return received
 

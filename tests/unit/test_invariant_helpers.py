@@ -48,17 +48,30 @@ def _view(spot: int, supply: int, price: int) -> SimpleNamespace:
 
 
 def test_lp_price_check() -> None:
-    assert check_lp_price_kept(_view(1_000, 1_000, 1_000_000), _view(2_001, 2_000, 1_000_500), "x")
+    # Supplies are minted LP; the locked LP (1,000,000 units) counts in the price: $1000 over
+    # 999 minted LP is $1, $2001 over 1999 is $1.0005.
+    lp = 10**6
+    assert check_lp_price_kept(
+        _view(1_000 * lp, 999 * lp, 1_000_000), _view(2_001 * lp, 1_999 * lp, 1_000_500), "x"
+    )
     # Not comparable: a view failed, or no LP tokens on one side.
     assert not check_lp_price_kept(None, _view(1, 1, 1), "x")
     assert not check_lp_price_kept(_view(0, 0, 1_000_000), _view(5, 5, 1_000_000), "x")
-    # Exactly: 1000/1000 -> 1999/2000 fell even though the rounded price did not.
+    # Exactly: $1000/1000 LP -> $1999.999999/2000 LP fell even though the rounded price did not.
     with pytest.raises(Violation, match="LP price fell on deposit"):
         check_lp_price_kept(
-            _view(1_000, 1_000, 1_000_000), _view(1_999, 2_000, 1_000_000), "deposit"
+            _view(1_000 * lp, 999 * lp, 1_000_000),
+            _view(2_000 * lp - 1, 1_999 * lp, 1_000_000),
+            "deposit",
         )
+    # A pool shrunk to 2 units of USD and 1 minted LP unit: a rise over minted supply alone,
+    # a fall once the locked LP counts.
     with pytest.raises(Violation):
-        check_lp_price_kept(_view(1_000, 1_000, 1_000_000), _view(1_000, 1_000, 999_999), "x")
+        check_lp_price_kept(_view(1_000 * lp, 999 * lp, 1_000_000), _view(2, 1, 1_000_000), "x")
+    with pytest.raises(Violation):
+        check_lp_price_kept(
+            _view(1_000 * lp, 999 * lp, 1_000_000), _view(1_000 * lp, 999 * lp, 999_999), "x"
+        )
 
 
 def test_report_records_what_ran(tmp_path: Path) -> None:

@@ -75,9 +75,11 @@ from perpool.math import (
     liquidation_price,
     liquidation_step,
     liquidity_fee_bps,
+    LOCKED_LP_SUPPLY,
     lp_to_mint,
     lp_to_mint_after_fee,
     lp_token_price_usd,
+    pricing_supply,
     maintenance_margin_bps_for_max_leverage,
     maintenance_margin_usd,
     margin_usd,
@@ -799,26 +801,38 @@ def test_property_settlement_identity_and_no_split_gain() -> None:
 # --- lp.rs -------------------------------------------------------------------------------------
 
 
-def test_first_deposit_is_one_dollar_per_lp() -> None:
-    assert lp_to_mint(1_000 * USD, 0, 0) == 1_000 * USD
-    assert lp_to_mint(1_000 * USD, 5 * USD, 0) == 1_000 * USD
+def test_first_deposit_is_one_dollar_per_lp_less_the_locked_lp() -> None:
+    assert lp_to_mint(1_000 * USD, 0, 0) == 999 * USD
+    assert lp_to_mint(1_000 * USD, 5 * USD, 0) == 999 * USD
+    assert lp_to_mint(USD, 0, 0) == 0
+    assert lp_to_mint(USD + 1, 0, 0) == 1
     assert lp_token_price_usd(0, 0) == USD
-    assert lp_token_price_usd(1_000 * USD, 1_000 * USD) == USD
+    assert lp_token_price_usd(1_000 * USD, 999 * USD) == USD
+    assert (pricing_supply(0), pricing_supply(1)) == (0, LOCKED_LP_SUPPLY + 1)
+    with raises_math(OVERFLOW):
+        pricing_supply(U64_MAX)
 
 
 def test_later_deposits_and_redemptions() -> None:
-    assert lp_to_mint(110 * USD, 1_100 * USD, 1_000 * USD) == 100 * USD
-    assert usd_for_lp(100 * USD, 1_100 * USD, 1_000 * USD) == 110 * USD
-    assert lp_token_price_usd(1_100 * USD, 1_000 * USD) == 1_100_000
-    assert lp_to_mint(1, 3, 1) == 0
+    assert lp_to_mint(110 * USD, 1_100 * USD, 999 * USD) == 100 * USD
+    assert usd_for_lp(100 * USD, 1_100 * USD, 999 * USD) == 110 * USD
+    assert lp_token_price_usd(1_100 * USD, 999 * USD) == 1_100_000
+    assert lp_to_mint(1, 3 * USD + 1, 2 * USD) == 0
     assert usd_for_lp(1, 2, 3) == 0
+    assert usd_for_lp(999 * USD, 1_000 * USD, 999 * USD) == 999 * USD
+
+
+def test_a_lone_lp_cannot_shrink_the_pricing_supply_below_one_lp() -> None:
+    aum = 27_182 * USD
+    assert usd_for_lp(1, aum, 1) == 27_181
+    assert lp_to_mint(54_000, aum, 1) == 1
 
 
 def test_the_lp_fee_goes_to_the_lps_already_there() -> None:
-    assert lp_to_mint_after_fee(9_950 * USD, 50 * USD, 1_000 * USD, 1_000 * USD) == 9_476_190_476
-    assert lp_to_mint(9_950 * USD, 1_000 * USD, 1_000 * USD) == 9_950 * USD
-    assert lp_to_mint_after_fee(7 * USD, 3, 0, 0) == 7 * USD
-    assert lp_to_mint_after_fee(7, 0, 10, 10) == 7
+    assert lp_to_mint_after_fee(9_950 * USD, 50 * USD, 1_000 * USD, 999 * USD) == 9_476_190_476
+    assert lp_to_mint(9_950 * USD, 1_000 * USD, 999 * USD) == 9_950 * USD
+    assert lp_to_mint_after_fee(7 * USD, 3, 0, 0) == 6 * USD
+    assert lp_to_mint_after_fee(7, 0, 2 * USD, 2 * USD - LOCKED_LP_SUPPLY) == 7
     with raises_math(INVALID):
         lp_to_mint_after_fee(7, 1, 0, 10)
     with raises_math(OVERFLOW):
@@ -862,7 +876,7 @@ def test_property_lp_round_trip_never_gains() -> None:
                 if aum2 > U64_MAX or supply2 > U64_MAX:
                     continue
                 assert usd_for_lp(minted, aum2, supply2) <= deposit
-                assert aum2 * supply >= aum * supply2
+                assert aum2 * pricing_supply(supply) >= aum * pricing_supply(supply2)
 
 
 # --- range checks: what the program's types cannot hold ----------------------------------------
@@ -1303,12 +1317,12 @@ def test_aum_and_lp_quotes_match_program() -> None:
         high_usd=349_404_631_324 + 502_600_000,
         low_usd=348_894_631_324 + 497_950_000,
         lp_supply=300_000 * USD,
-        lp_price_usd=1_166_156,
+        lp_price_usd=1_166_153,
     )
     add = q.get_add_liquidity_amount_and_fee(custodies, SOL_KEY, 300_000 * USD, 10 * 10**9)
     # Minted against the AUM plus the 0.02 SOL fee (valued high), which stays with the LPs.
     assert add == q.AddLiquidityQuote(
-        lp_amount=1_281_760_730,
+        lp_amount=1_281_765_002,
         fee_amount=20_000_000,
         deposit_usd=1_495_004_000,
         aum_usd=349_907_231_324,
@@ -1321,9 +1335,9 @@ def test_aum_and_lp_quotes_match_program() -> None:
     custodies = [custodies[0], q.PricedCustody(usdc_25, USDC_PRICES)]
     remove = q.get_remove_liquidity_amount_and_fee(custodies, USDC_KEY, 300_000 * USD, 1_000 * USD)
     assert remove == q.RemoveLiquidityQuote(
-        amount_out=1_161_498_032,
-        fee_amount=2_911_023,
-        withdraw_usd=1_164_641_937,
+        amount_out=1_161_494_160,
+        fee_amount=2_911_013,
+        withdraw_usd=1_164_638_055,
         aum_usd=349_392_581_324,
         fee_bps=25,
     )
@@ -1331,6 +1345,11 @@ def test_aum_and_lp_quotes_match_program() -> None:
         q.quote_add_liquidity(custodies, "BTC", 300_000 * USD, 1)
     with raises_program("ZeroAmount"):
         q.quote_add_liquidity(custodies, SOL_KEY, 300_000 * USD, 0)
+    # A first deposit (no LP minted yet) pays for the locked LP: $1 net of its fee is refused.
+    with raises_program("DepositTooSmall"):
+        q.quote_add_liquidity(custodies, USDC_KEY, 0, USD)
+    first = q.quote_add_liquidity(custodies, USDC_KEY, 0, 2 * USD)
+    assert first.lp_amount == first.deposit_usd - LOCKED_LP_SUPPLY > 0
 
 
 def test_swap_matches_program() -> None:

@@ -23,7 +23,7 @@ from perpool.demo.actors import Plan
 from perpool.demo.options import DemoOptions
 from perpool.demo.pricepath import EXPO, PricePath
 from perpool.demo.sampling import FEE_KINDS, pct_change_bps
-from perpool.math import OraclePrice, token_to_usd_floor
+from perpool.math import OraclePrice, pricing_supply, token_to_usd_floor
 
 FIG_SIZE_IN = (14.0, 16.0)
 DPI = 100
@@ -75,7 +75,8 @@ class Report:
 
 def hold_price(points: Sequence[dict[str, Any]]) -> list[int]:
     """Per sample: what one LP token of the first sample would be worth had the pool kept its
-    first tokens (the owned amounts of the first sample at each sample's oracle prices), USD."""
+    first tokens (the owned amounts of the first sample at each sample's oracle prices), USD,
+    priced like the program prices it (with the locked LP)."""
     first = points[0]
     supply = first["lpSupply"]
     out = []
@@ -87,7 +88,7 @@ def hold_price(points: Sequence[dict[str, Any]]) -> list[int]:
                 continue
             price = OraclePrice(now["price"], now["expo"])
             value += token_to_usd_floor(c0["owned"], c0["decimals"], price)
-        out.append(value * USD_ONE // supply if supply else 0)
+        out.append(value * USD_ONE // pricing_supply(supply) if supply else 0)
     return out
 
 

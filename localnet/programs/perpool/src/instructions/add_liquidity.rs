@@ -83,6 +83,8 @@ pub fn quote_add_liquidity(
     let net = amount_in.checked_sub(fee_amount).ok_or(PerpoolError::MathOverflow)?;
     // Deposit valued low, pool valued high: never mints more than the deposit is worth.
     let deposit_usd = math::custody_value_usd(net, custody.decimals, &entry.prices.spot, &entry.prices.ema, Valuation::Low)?;
+    // The first deposit pays for the locked LP (math::LOCKED_LP_SUPPLY): it must be worth more.
+    require!(lp_supply > 0 || deposit_usd > math::LOCKED_LP_SUPPLY, PerpoolError::DepositTooSmall);
     require!(lp_supply == 0 || aum_usd > 0, PerpoolError::EmptyPool);
     // The fee stays in the pool for the other LPs: the new tokens are priced against the pool
     // including it (valued high), so the depositor gets none of it back.
