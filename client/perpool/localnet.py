@@ -53,6 +53,10 @@ class LocalnetError(Exception):
     """The validator could not be found, built, started or reached."""
 
 
+class LocalnetExited(LocalnetError):
+    """The validator process exited before answering ``getHealth`` (e.g. its port was taken)."""
+
+
 class RpcError(LocalnetError):
     """A JSON-RPC error object returned by the validator."""
 
@@ -474,10 +478,39 @@ class LocalnetProcess:
     ) -> LocalnetProcess:
         """Launch the built binary and wait until it answers ``getHealth``.
 
-        Without ``ledger`` a temporary directory is used and removed by :meth:`stop`.
+        Without ``ledger`` a temporary directory is used and removed by :meth:`stop`. Without
+        ``port`` a free one is picked, and picked again (up to three times) if the process dies
+        before answering: another process may have taken the port in between.
         """
         binary = binary or find_validator()
-        port = port or free_port(host)
+        attempts = 1 if port else 3
+        for attempt in range(attempts):
+            try:
+                return cls._start_once(
+                    binary,
+                    port or free_port(host),
+                    host,
+                    ledger,
+                    slot_ms,
+                    extra_args,
+                    ready_timeout,
+                )
+            except LocalnetExited:
+                if attempt + 1 == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start_once(
+        cls,
+        binary: Path,
+        port: int,
+        host: str,
+        ledger: Path | None,
+        slot_ms: int | None,
+        extra_args: Sequence[str],
+        ready_timeout: float,
+    ) -> LocalnetProcess:
         owns_ledger = ledger is None
         ledger_dir = (
             Path(tempfile.mkdtemp(prefix="perpool-localnet-")) if ledger is None else ledger
@@ -529,7 +562,7 @@ class LocalnetProcess:
         while True:
             code = self.process.poll()
             if code is not None:
-                raise LocalnetError(
+                raise LocalnetExited(
                     f"{BINARY_NAME} exited with code {code} before answering getHealth.\n"
                     f"--- stderr ---\n{self.tail('stderr')}\n--- stdout ---\n{self.tail('stdout')}"
                 )

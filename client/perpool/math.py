@@ -827,14 +827,23 @@ def lp_to_mint_after_fee(deposit_usd: int, fee_usd: int, aum_usd: int, lp_supply
 
 
 def usd_for_lp(lp_amount: int, aum_usd: int, lp_supply: int) -> int:
-    """``floor(lp * aum / (supply + locked))``; ``InvalidInput`` if nothing is minted,
+    """``floor(lp * aum / (supply + locked))``, or ``aum`` when burning the whole minted supply
+    (the last LP out takes the locked LP's share); ``InvalidInput`` if nothing is minted,
     ``lp > supply`` or the AUM is zero."""
     check_u64(lp_amount)
     check_u64(aum_usd)
     check_u64(lp_supply)
     if lp_supply == 0 or lp_amount > lp_supply or aum_usd == 0:
         raise _invalid()
-    return mul_div_floor_u64(lp_amount, aum_usd, pricing_supply(lp_supply))
+    return mul_div_floor_u64(lp_amount, aum_usd, redeeming_supply(lp_amount, lp_supply))
+
+
+def redeeming_supply(lp_amount: int, lp_supply: int) -> int:
+    """The supply a burn of ``lp_amount`` is priced against: ``pricing_supply``, or the minted
+    supply alone when the burn is all of it."""
+    if lp_amount == lp_supply:
+        return check_u64(lp_supply)
+    return pricing_supply(lp_supply)
 
 
 def lp_token_price_usd(aum_usd: int, lp_supply: int) -> int:

@@ -36,7 +36,7 @@ from trade_support import (
 )
 
 from perpool import lp, trade, views
-from perpool.math import pricing_supply
+from perpool.math import redeeming_supply
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.attack_class(13)]
 
@@ -157,7 +157,7 @@ async def withdraw_checked(env: PoolEnv, desk: Desk, symbol: str, lp_amount: int
     client = env.client
     provider = desk.lp
     aum = await views.assets_under_management(client, env.pool)
-    share_usd = lp_amount * aum.low_usd // pricing_supply(aum.lp_supply)
+    share_usd = lp_amount * aum.low_usd // redeeming_supply(lp_amount, aum.lp_supply)
     oracle = await client.fetch(
         "CustomOracle", client.custody_keys(env.pool, env.mint(symbol)).oracle
     )

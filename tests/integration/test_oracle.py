@@ -510,12 +510,13 @@ async def test_pyth_price_is_read_from_the_fixture(oenv: OracleEnv) -> None:
     view = await views.oracle_price(env.client, PYTH_POOL, oenv.eth.pubkey)
     assert (view.price, view.exponent, view.ema_price) == (3_000_00000000, -8, 2_990_00000000)
     assert view.price_usd_e9 == 3_000 * 10**9
-    # A deposit is valued at the lower of spot and EMA: 1 ETH → $2990 of LP tokens.
+    # A deposit is valued at the lower of spot and EMA: 1 ETH → $2990 of LP tokens, less the
+    # locked LP this first deposit of the pool pays for.
     d = await eth_depositor(oenv)
     quote = await views.add_liquidity_amount_and_fee(
         env.client, PYTH_POOL, oenv.eth.pubkey, 10**ETH_DECIMALS
     )
-    assert quote.lp_amount == 2_990 * USD
+    assert (quote.deposit_usd, quote.lp_amount) == (2_990 * USD, 2_989 * USD)
     await lp.add_liquidity(
         env.client,
         d.wallet,
@@ -525,7 +526,7 @@ async def test_pyth_price_is_read_from_the_fixture(oenv: OracleEnv) -> None:
         funding_account=d.sol,
         lp_token_account=d.lp,
     )
-    assert await env.balance(d.lp) == 2_990 * USD
+    assert await env.balance(d.lp) == 2_989 * USD
 
 
 async def test_pyth_positive_exponent(oenv: OracleEnv) -> None:

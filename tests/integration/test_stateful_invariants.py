@@ -98,7 +98,7 @@ from perpool import lp, pda, trade, views
 from perpool import quotes as q
 from perpool.client import ViewError
 from perpool.localnet import LocalnetProcess
-from perpool.math import pricing_supply
+from perpool.math import pricing_supply, redeeming_supply
 from perpool.trade import LONG, SHORT, Market
 from perpool_keeper.chain import PositionRecord, clock, load_pool, load_positions
 from perpool_keeper.config import load_config
@@ -216,7 +216,8 @@ OPEN_ERRORS = STALE | {
     "OpenInterestCapExceeded",
 }
 CLOSE_ERRORS = STALE
-PARTIAL_CLOSE_ERRORS = STALE | {"InvalidCloseSize", "TradeTooSmall"}
+# CloseTooSmall: a slice that cannot pay its own fees.
+PARTIAL_CLOSE_ERRORS = STALE | {"InvalidCloseSize", "TradeTooSmall", "CloseTooSmall"}
 ADD_COLLATERAL_ERRORS = STALE | {"ZeroAmount", "LeverageTooLow"}
 REMOVE_COLLATERAL_ERRORS = STALE | {"ZeroAmount", "InsufficientCollateral", "LeverageTooHigh"}
 SWAP_ERRORS = STALE | {"ZeroAmount", "InsufficientLiquidity"}
@@ -571,7 +572,7 @@ class InvariantMachine(RuleBasedStateMachine):
         (after_tokens,) = await token_balances(env, [actor.accounts[symbol]])
         received = after_tokens - before_tokens
         if before is not None and before.lp_supply:
-            share = Fraction(amount * before.spot_usd, pricing_supply(before.lp_supply))
+            share = Fraction(amount * before.spot_usd, redeeming_supply(amount, before.lp_supply))
             self._no_gain(self._value(symbol, received) - share, Fraction(0), f"{rule} of {symbol}")
         return received
 

@@ -28,6 +28,7 @@ from perpool.math import (
     I32_MAX,
     I32_MIN,
     INDEX_ONE,
+    LOCKED_LP_SUPPLY,
     LP_DECIMALS,
     MAX_PRICE_IMPACT,
     MAX_STEPS,
@@ -75,11 +76,9 @@ from perpool.math import (
     liquidation_price,
     liquidation_step,
     liquidity_fee_bps,
-    LOCKED_LP_SUPPLY,
     lp_to_mint,
     lp_to_mint_after_fee,
     lp_token_price_usd,
-    pricing_supply,
     maintenance_margin_bps_for_max_leverage,
     maintenance_margin_usd,
     margin_usd,
@@ -95,6 +94,7 @@ from perpool.math import (
     pow10,
     price_impact,
     price_within_confidence,
+    pricing_supply,
     ratio_bps,
     split_bps_ceil,
     split_bps_floor,
@@ -819,12 +819,13 @@ def test_later_deposits_and_redemptions() -> None:
     assert lp_token_price_usd(1_100 * USD, 999 * USD) == 1_100_000
     assert lp_to_mint(1, 3 * USD + 1, 2 * USD) == 0
     assert usd_for_lp(1, 2, 3) == 0
-    assert usd_for_lp(999 * USD, 1_000 * USD, 999 * USD) == 999 * USD
+    assert usd_for_lp(999 * USD - 1, 1_000 * USD, 999 * USD) == 999 * USD - 1
+    assert usd_for_lp(999 * USD, 1_000 * USD, 999 * USD) == 1_000 * USD
 
 
 def test_a_lone_lp_cannot_shrink_the_pricing_supply_below_one_lp() -> None:
     aum = 27_182 * USD
-    assert usd_for_lp(1, aum, 1) == 27_181
+    assert usd_for_lp(1, aum, 2) == 27_181
     assert lp_to_mint(54_000, aum, 1) == 1
 
 

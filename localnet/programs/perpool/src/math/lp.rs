@@ -102,15 +102,25 @@ pub fn lp_to_mint_after_fee(deposit_usd: u64, fee_usd: u64, aum_usd: u64, lp_sup
     lp_to_mint(deposit_usd, priced_against, lp_supply)
 }
 
-/// USD owed for burning `lp_amount`: `floor(lp × aum / (supply + LOCKED_LP_SUPPLY))`. Burning
-/// the whole minted supply leaves the locked units' share in the pool.
+/// USD owed for burning `lp_amount`: `floor(lp × aum / (supply + LOCKED_LP_SUPPLY))`, or the
+/// whole `aum` when it burns the whole minted supply: the last LP out takes the locked LP's
+/// share too, since nobody else holds a claim on it (and the pool can then be emptied).
 /// `InvalidInput` if `lp_amount > lp_supply`, if nothing is minted, or if `aum_usd == 0` while
 /// LP tokens exist (same guard as [`lp_to_mint`]).
 pub fn usd_for_lp(lp_amount: u64, aum_usd: u64, lp_supply: u64) -> MathResult<u64> {
     if lp_supply == 0 || lp_amount > lp_supply || aum_usd == 0 {
         return Err(MathError::InvalidInput);
     }
-    mul_div_floor_u64(lp_amount, aum_usd, pricing_supply(lp_supply)?)
+    mul_div_floor_u64(lp_amount, aum_usd, redeeming_supply(lp_amount, lp_supply)?)
+}
+
+/// The supply a burn of `lp_amount` is priced against: [`pricing_supply`], or the minted
+/// supply alone when the burn is all of it (see [`usd_for_lp`]).
+pub fn redeeming_supply(lp_amount: u64, lp_supply: u64) -> MathResult<u64> {
+    if lp_amount == lp_supply {
+        return Ok(lp_supply);
+    }
+    pricing_supply(lp_supply)
 }
 
 /// USD value of one whole LP token (10^6 base units), rounded down; $1 before the first mint.
@@ -158,18 +168,24 @@ mod tests {
         // Rounds down: 1 unit into $3.000001 priced by 3 LP → 0 (caller rejects dust).
         assert_eq!(lp_to_mint(1, 3 * USD + 1, 2 * USD), Ok(0));
         assert_eq!(usd_for_lp(1, 2, 3), Ok(0));
-        // Burning every minted unit leaves the locked LP's share in the pool.
-        assert_eq!(usd_for_lp(999 * USD, 1_000 * USD, 999 * USD), Ok(999 * USD));
+        // Burning all but one unit leaves the locked LP's share in the pool; the last LP out
+        // (burning every minted unit) takes it too.
+        assert_eq!(usd_for_lp(999 * USD - 1, 1_000 * USD, 999 * USD), Ok(999 * USD - 1));
+        assert_eq!(usd_for_lp(999 * USD, 1_000 * USD, 999 * USD), Ok(1_000 * USD));
     }
 
     #[test]
     fn a_lone_lp_cannot_shrink_the_pricing_supply_below_one_lp() {
-        // The only LP of a $27,182 pool keeps one unit (burns or withdraws the rest): the
-        // unit is worth $0.027 (27,181 units), not $27,182, so the next deposit loses at most that.
+        // The only LP of a $27,182 pool keeps one unit (burns or withdraws the rest). Without
+        // the locked LP that unit is worth the whole pool, and a deposit just under two units'
+        // worth mints one and loses up to $27,182; with it, one unit is worth $0.027 and a
+        // $54,364 deposit mints 2,000,002 units.
         let aum = 27_182 * USD;
-        assert_eq!(usd_for_lp(1, aum, 1), Ok(27_181));
-        // A deposit worth just under two such units mints one.
+        assert_eq!(lp_to_mint(54_364 * USD, aum, 1), Ok(2_000_002));
+        // A deposit worth just under two $0.027 units mints one.
         assert_eq!(lp_to_mint(54_000, aum, 1), Ok(1));
+        // Once another LP holds tokens, the lone unit redeems for $0.027 (27,181 units).
+        assert_eq!(usd_for_lp(1, aum, 2), Ok(27_181));
         // Without the locked LP, one unit would be the whole pool.
         assert_eq!(mul_div_floor_u64(1, aum, 1), Ok(aum));
     }
