@@ -34,6 +34,7 @@ from pool_env import TokenSpec
 from solana.rpc.commitment import Confirmed
 from solders.instruction import AccountMeta, Instruction
 from solders.message import Message
+from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 from trade_support import add_pool, new_trader, position, set_prices
 
@@ -238,8 +239,6 @@ def ed25519_claim(signer_seed: bytes, message: bytes) -> Instruction:
         + u16(0xFFFF)
     )
     data = bytes([1, 0]) + offsets + bytes(key.pubkey()) + signature + message
-    from solders.pubkey import Pubkey
-
     return Instruction(Pubkey.from_string(ED25519_PROGRAM), data, [])
 
 
@@ -273,6 +272,73 @@ async def test_signed_price_claims_next_to_a_trade_change_nothing(
             opened = await position(env, market, trader.key)
             async with attack.holds(f"{key}: entry at the oracle price despite {claim!r}"):
                 assert opened.price == quote.entry_price, (opened.price, quote.entry_price)
+
+
+@pytest.mark.attack_class(8)
+@pytest.mark.parametrize("claim_first", [True, False], ids=["claim before", "claim after"])
+async def test_signed_price_claims_next_to_swaps_and_lp_actions_change_nothing(
+    world: World, attack: Attack, claim_first: bool
+) -> None:
+    """A verified ed25519 claim of an absurd price, before or after a swap, a deposit or a
+    withdrawal in the same transaction: each moves what the view quoted a moment before (to a
+    basis point: borrow fees accrue between the view and the slot the transaction lands in)."""
+    env, client = world.env, world.client
+    await set_prices(env)
+    trader = await new_trader(env, SOL=20 * SOL, USDC=20_000 * USDC)
+    lp_account = await env.lp_account(trader.key)
+    sol, usdc = env.mint("SOL"), env.mint("USDC")
+    where = "after" if claim_first else "before"
+
+    async def lands_as_quoted(label: str, ix: Instruction, quoted: int, account: Pubkey) -> None:
+        claim = ed25519_claim(label.encode(), f"{label}: price 1".encode())
+        before = await env.balance(account)
+        await client.send([claim, ix] if claim_first else [ix, claim], [trader.wallet])
+        moved = await env.balance(account) - before
+        async with attack.holds(f"{label} {where} a signed price claim moves the quoted amount"):
+            assert abs(moved - quoted) <= quoted // 10_000, (moved, quoted)
+
+    for mint_in, mint_out, amount, account in (
+        (sol, usdc, SOL, trader.accounts["USDC"]),
+        (usdc, sol, 100 * USDC, trader.accounts["SOL"]),
+    ):
+        quote = await views.swap_amount_and_fees(client, env.pool, mint_in, mint_out, amount)
+        symbol_in = "SOL" if mint_in == sol else "USDC"
+        symbol_out = "USDC" if mint_in == sol else "SOL"
+        ix = trade.swap_ix(
+            client,
+            trader.key,
+            env.pool,
+            mint_in,
+            mint_out,
+            amount,
+            funding_account=trader.accounts[symbol_in],
+            receiving_account=trader.accounts[symbol_out],
+        )
+        await lands_as_quoted(f"swap {symbol_in} to {symbol_out}", ix, quote.amount_out, account)
+    for symbol, amount in (("SOL", 2 * SOL), ("USDC", 500 * USDC)):
+        quote = await views.add_liquidity_amount_and_fee(client, env.pool, env.mint(symbol), amount)
+        ix = await lp.add_liquidity_ix(
+            client,
+            trader.key,
+            env.pool,
+            env.mint(symbol),
+            amount,
+            funding_account=trader.accounts[symbol],
+            lp_token_account=lp_account,
+        )
+        await lands_as_quoted(f"{symbol} deposit", ix, quote.lp_amount, lp_account)
+    lp_amount = await env.balance(lp_account) // 2
+    quote = await views.remove_liquidity_amount_and_fee(client, env.pool, usdc, lp_amount)
+    ix = await lp.remove_liquidity_ix(
+        client,
+        trader.key,
+        env.pool,
+        usdc,
+        lp_amount,
+        receiving_account=trader.accounts["USDC"],
+        lp_token_account=lp_account,
+    )
+    await lands_as_quoted("USDC withdrawal", ix, quote.amount_out, trader.accounts["USDC"])
 
 
 # --------------------------------------------------------------------------------------------
