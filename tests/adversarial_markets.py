@@ -12,7 +12,6 @@ token.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,6 @@ from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
-from spl.token.async_client import AsyncToken
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import (
     MintToParams,
@@ -33,7 +31,7 @@ from spl.token.instructions import (
     get_associated_token_address,
     mint_to,
 )
-from trade_support import RATE_ONE, Trader
+from trade_support import RATE_ONE, Trader, add_pool
 
 from perpool import lp, pda, trade
 from perpool.client import ViewError
@@ -106,23 +104,10 @@ async def add_configured_pool(
     tokens: Sequence[TokenSpec] = TOKENS,
     configs: dict[str, dict[str, Any]] | None = None,
 ) -> PoolEnv:
-    """A new pool on ``env``'s chain with its own mints, each custody created with
-    ``configs[symbol]`` over the defaults (a payoff market's payoff is fixed at creation)."""
-    client, admin = env.client, env.admin
-    pool = dataclasses.replace(
-        env, specs={t.symbol: t for t in tokens}, mints={}, last_publish={}, pool=name
-    )
-    await client.add_pool(name, admin, env.approvers)
-    for spec in tokens:
-        pool.mints[spec.symbol] = await AsyncToken.create_mint(
-            client.connection, admin, admin.pubkey(), spec.decimals, TOKEN_PROGRAM_ID
-        )
-        config = pool.config(spec.symbol, **(configs or {}).get(spec.symbol, {}))
-        await client.add_custody(
-            name, pool.mint(spec.symbol), spec.stable, config, admin, env.approvers
-        )
-        await pool.set_price(spec.symbol, spec.price)
-    return pool
+    """A new pool on ``env``'s chain with its own mints (the world's tokens by default), each
+    custody created with ``configs[symbol]`` over the defaults (a payoff market's payoff is
+    fixed at creation)."""
+    return await add_pool(env, name, tuple(tokens), configs)
 
 
 def desk_configs(
