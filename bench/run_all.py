@@ -1,7 +1,7 @@
 """Every benchmark several times: medians and spread over the runs, as JSON and as a markdown
 table for BENCHMARKS.md.
 
-    .venv/bin/python bench/run_all.py                       # 3 runs of each (about 10 minutes)
+    .venv/bin/python bench/run_all.py                       # 3 runs of each (about 8 minutes)
     .venv/bin/python bench/run_all.py --runs 5 --update-benchmarks
     .venv/bin/python bench/run_all.py --only tps,cli --runs 2
 
