@@ -20,6 +20,7 @@ from typing import Any
 
 from adversary import World
 from pool_env import PoolEnv, TokenSpec
+from prometheus_client import generate_latest
 from solana.rpc.commitment import Confirmed
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -225,6 +226,14 @@ async def keeper_tick(
     """One tick of the keeper's liquidation job; its results. ``race(target)`` runs just
     before the keeper sends its transaction for ``target`` (after it evaluated the position):
     whatever it does is what the keeper's transaction meets on chain."""
+    results, _ = await keeper_tick_with_metrics(pool, tmp_path, payer, race)
+    return results
+
+
+async def keeper_tick_with_metrics(
+    pool: PoolEnv, tmp_path: Path, payer: Keypair, race: Race | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """``keeper_tick``, and the keeper's Prometheus metrics after it."""
     keeper = Keeper(keeper_config(pool, tmp_path, payer), payer)
     try:
         if race is not None:
@@ -238,11 +247,12 @@ async def keeper_tick(
 
             keeper.sender.submit = racing  # type: ignore[method-assign]
         summary = await keeper.run_job("liquidation")
+        metrics = generate_latest(keeper.metrics.registry).decode()
     finally:
         await keeper.close()
     assert "error" not in summary, summary
     results: list[dict[str, Any]] = summary["results"]
-    return results
+    return results, metrics
 
 
 # ------------------------------------------------------------------------------------------
@@ -416,6 +426,7 @@ __all__ = [
     "is_long",
     "keeper_config",
     "keeper_tick",
+    "keeper_tick_with_metrics",
     "lp_supply",
     "mirror_add",
     "mirror_open",

@@ -35,7 +35,10 @@ class Metrics:
         self.tx_sent = Counter(f"{p}_tx_sent", "Transactions sent", ["kind"], registry=r)
         self.tx_landed = Counter(f"{p}_tx_landed", "Transactions landed", ["kind"], registry=r)
         self.tx_failed = Counter(
-            f"{p}_tx_failed", "Transactions that failed", ["kind", "reason"], registry=r
+            f"{p}_tx_failed",
+            "Transactions that failed, by stage (reason) and program error",
+            ["kind", "reason", "error"],
+            registry=r,
         )
         self.tx_simulated = Counter(
             f"{p}_tx_simulated", "Transactions only simulated (dry run)", ["kind"], registry=r

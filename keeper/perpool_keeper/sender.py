@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class TxSender:
             logs = list(sim.logs or [])
             if sim.err is not None:
                 error = self._error_name(sim.err, logs)
-                self.metrics.tx_failed.labels(kind=kind, reason="simulation").inc()
+                self._count_failure(kind, "simulation", error)
                 return TxResult("rejected", kind, target, error=error, logs=logs)
             if self.dry_run:
                 self.metrics.tx_simulated.labels(kind=kind).inc()
@@ -143,7 +144,7 @@ class TxSender:
             if result is not None:
                 return result
             log(logger, logging.INFO, "blockhash expired, rebuilding", kind=kind, target=target)
-        self.metrics.tx_failed.labels(kind=kind, reason="expired").inc()
+        self._count_failure(kind, "expired")
         return TxResult("expired", kind, target, error="blockhash expired on every rebuild")
 
     async def _simulate(self, tx: Transaction) -> Any:
@@ -227,7 +228,7 @@ class TxSender:
                     last_send = time.monotonic()
             except RpcUnavailable as exc:
                 log(logger, logging.WARNING, "waiting for the RPC", target=target, error=str(exc))
-        self.metrics.tx_failed.labels(kind=kind, reason="unknown").inc()
+        self._count_failure(kind, "unknown")
         return TxResult("unknown", kind, target, signature=str(signature), error="rpc unreachable")
 
     async def _send(self, raw: bytes) -> None:
@@ -258,14 +259,15 @@ class TxSender:
         except Exception as exc:
             log(logger, logging.WARNING, "landed transaction not readable", error=str(exc))
         if err is not None:
-            self.metrics.tx_failed.labels(kind=kind, reason="landed_error").inc()
+            error = self._error_name(err, logs)
+            self._count_failure(kind, "landed_error", error)
             return TxResult(
                 "failed",
                 kind,
                 target,
                 signature=str(signature),
                 slot=slot,
-                error=self._error_name(err, logs),
+                error=error,
                 logs=logs,
             )
         self.metrics.tx_landed.labels(kind=kind).inc()
@@ -283,6 +285,9 @@ class TxSender:
     def _client(self) -> PerpoolClient:
         return self.rpc.client
 
+    def _count_failure(self, kind: str, reason: str, error: str = "") -> None:
+        self.metrics.tx_failed.labels(kind=kind, reason=reason, error=error_label(error)).inc()
+
     def _error_name(self, err: Any, logs: Sequence[str]) -> str:
         named = program_error_from(err, logs, self._client.program.idl)
         if named is not None:
@@ -294,6 +299,14 @@ class TxSender:
             return parse_events(self._client.program, logs)
         except Exception:
             return []
+
+
+def error_label(error: str) -> str:
+    """The metric label for a failure: the program error's name, or the leading name of a
+    runtime error (``InstructionError(...)`` -> ``InstructionError``), so the label set stays
+    small; empty when there is no error to name."""
+    match = re.match(r"[A-Za-z_][A-Za-z0-9_]*", error)
+    return match.group(0) if match else ""
 
 
 def target_of(key: Pubkey | str) -> str:

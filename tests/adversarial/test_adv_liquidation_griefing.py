@@ -22,6 +22,7 @@ from adversarial_economics import (
     funded_traders,
     funded_wallet,
     keeper_tick,
+    keeper_tick_with_metrics,
     seed_liquidity,
     send,
     token_amounts,
@@ -265,13 +266,20 @@ async def test_the_keeper_reports_a_lost_race_and_carries_on(
         async with attack.holds(
             "keeper: one owner tops up, a rival lands first, the third is liquidated"
         ):
-            results = await keeper_tick(pool, tmp_path, payer, race)
+            results, metrics = await keeper_tick_with_metrics(pool, tmp_path, payer, race)
             by_owner = {targets[r["target"]].key: r for r in results}
             assert by_owner[topper.key]["status"] == "rejected"
             assert by_owner[topper.key]["error"] == "NotLiquidatable"
             assert by_owner[beaten.key]["status"] == "rejected"
             assert by_owner[beaten.key]["error"] == "AccountNotInitialized"
             assert by_owner[slow.key]["status"] == "landed"
+            # The keeper's metrics name the program errors it met.
+            for error in ("NotLiquidatable", "AccountNotInitialized"):
+                sample = (
+                    f'perpool_keeper_tx_failed_total{{error="{error}",kind="liquidate",'
+                    'reason="simulation"} 1.0'
+                )
+                assert sample in metrics.splitlines(), metrics
             assert await exists(pool, position(pool, leg, topper.key))
             assert not await exists(pool, position(pool, leg, slow.key))
             # The next tick finds nothing left to do.
