@@ -115,54 +115,58 @@ def _load(data: Any) -> Metrics:
     }
 
 
+# Per benchmark: name, title, what its JSON yields, the script and its arguments, and the
+# tiny arguments of ``--quick`` (a smoke test of this script).
+BENCHES: list[tuple[str, str, Callable[[Any], Metrics], str, list[str], list[str]]] = [
+    ("startup", "Startup", _startup, "startup.py", ["--runs", "10"], ["--runs", "3"]),
+    (
+        "tps",
+        "Throughput",
+        _tps,
+        "tps.py",
+        ["--processes", "1,4", "--count", "300"],
+        ["--processes", "1", "--count", "50", "--concurrency", "8"],
+    ),
+    (
+        "cli",
+        "CLI latency",
+        _cli,
+        "cli_latency.py",
+        ["--runs", "3"],
+        ["--runs", "1", "--commands", "version,pool,swap"],
+    ),
+    (
+        "keeper_eval",
+        "Keeper evaluation",
+        _keeper_eval,
+        "keeper_eval.py",
+        ["--sizes", "1000,10000,100000", "--repeat", "3"],
+        ["--sizes", "1000", "--repeat", "1"],
+    ),
+    (
+        "keeper_lag",
+        "Liquidation lag",
+        _keeper_lag,
+        "keeper_lag.py",
+        ["--rounds", "5"],
+        ["--rounds", "1"],
+    ),
+    (
+        "load",
+        "Load",
+        _load,
+        "load.py",
+        ["--traders", "8", "--lps", "2", "--rate", "10", "--seconds", "45"],
+        ["--traders", "2", "--lps", "1", "--rate", "4", "--seconds", "10"],
+    ),
+]
+
+
 def benches(quick: bool) -> list[Bench]:
     """The benchmark set; ``quick`` shrinks every one of them (a smoke test of this script)."""
-    if quick:
-        return [
-            Bench("startup", "Startup", ["startup.py", "--runs", "3"], _startup),
-            Bench(
-                "tps",
-                "Throughput",
-                ["tps.py", "--processes", "1", "--count", "50", "--concurrency", "8"],
-                _tps,
-            ),
-            Bench(
-                "cli",
-                "CLI latency",
-                ["cli_latency.py", "--runs", "1", "--commands", "version,pool,swap"],
-                _cli,
-            ),
-            Bench(
-                "keeper_eval",
-                "Keeper evaluation",
-                ["keeper_eval.py", "--sizes", "1000", "--repeat", "1"],
-                _keeper_eval,
-            ),
-            Bench("keeper_lag", "Liquidation lag", ["keeper_lag.py", "--rounds", "1"], _keeper_lag),
-            Bench(
-                "load",
-                "Load",
-                ["load.py", "--traders", "2", "--lps", "1", "--rate", "4", "--seconds", "10"],
-                _load,
-            ),
-        ]
     return [
-        Bench("startup", "Startup", ["startup.py", "--runs", "10"], _startup),
-        Bench("tps", "Throughput", ["tps.py", "--processes", "1,4", "--count", "300"], _tps),
-        Bench("cli", "CLI latency", ["cli_latency.py", "--runs", "3"], _cli),
-        Bench(
-            "keeper_eval",
-            "Keeper evaluation",
-            ["keeper_eval.py", "--sizes", "1000,10000,100000", "--repeat", "3"],
-            _keeper_eval,
-        ),
-        Bench("keeper_lag", "Liquidation lag", ["keeper_lag.py", "--rounds", "5"], _keeper_lag),
-        Bench(
-            "load",
-            "Load",
-            ["load.py", "--traders", "8", "--lps", "2", "--rate", "10", "--seconds", "45"],
-            _load,
-        ),
+        Bench(name, title, [script, *(small if quick else full)], extract)
+        for name, title, extract, script, full, small in BENCHES
     ]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adversary import World
+from invariants import token_balances
 from pool_env import PoolEnv, TokenSpec
 from prometheus_client import generate_latest
 from solana.rpc.commitment import Confirmed
@@ -262,9 +263,7 @@ async def keeper_tick_with_metrics(
 
 async def token_amounts(pool: PoolEnv, keys: Iterable[Pubkey]) -> list[int]:
     """SPL token balances (0 for a missing account), in one RPC call."""
-    keys = list(keys)
-    infos = (await pool.client.connection.get_multiple_accounts(keys, Confirmed)).value
-    return [0 if i is None else int.from_bytes(bytes(i.data)[64:72], "little") for i in infos]
+    return await token_balances(pool, list(keys))
 
 
 async def lp_supply(pool: PoolEnv) -> int:

@@ -28,19 +28,6 @@ LAMPORTS_PER_SOL = 1_000_000_000
 TOKEN_ACCOUNT_SIZE = 165
 MINT_SIZE = 82
 
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def b58encode(data: bytes) -> str:
-    """Base58 (Bitcoin alphabet), as memcmp filters expect."""
-    number = int.from_bytes(data, "big")
-    digits = []
-    while number:
-        number, rem = divmod(number, 58)
-        digits.append(_B58_ALPHABET[rem])
-    leading_zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * leading_zeros + "".join(reversed(digits))
-
 
 def signed_tx(
     instructions: Sequence[Instruction],

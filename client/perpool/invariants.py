@@ -21,20 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from solana.rpc.commitment import Confirmed
-from solana.rpc.types import MemcmpOpts
 from solders.pubkey import Pubkey
 
 from perpool import pda
 from perpool.client import PerpoolClient
 from perpool.errors import PerpoolError
-from perpool.program import PROGRAM_ID, account_discriminator
+from perpool.program import PROGRAM_ID, pool_position_filters
 from perpool.quotes import size_over_entry
 
-POSITION_POOL_OFFSET = 8 + 32
 """Anchor discriminator, then ``owner``; the ``pool`` address follows."""
 TOKEN_AMOUNT_OFFSET = 64
 """SPL token account layout: mint (32), owner (32), amount (u64 LE)."""
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -110,16 +107,6 @@ class PoolCheck:
         }
 
 
-def _b58(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    digits = []
-    while number:
-        number, rem = divmod(number, 58)
-        digits.append(_B58[rem])
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * zeros + "".join(reversed(digits))
-
-
 def _side(position: Any) -> str:
     return type(position.side).__name__.lower()
 
@@ -127,10 +114,7 @@ def _side(position: Any) -> str:
 async def pool_positions(client: PerpoolClient, pool_key: Pubkey) -> list[Any]:
     """Every open position of the pool, decoded (``getProgramAccounts`` filtered on the
     ``Position`` discriminator and the pool address)."""
-    filters: list[Any] = [
-        MemcmpOpts(offset=0, bytes=_b58(account_discriminator("Position"))),
-        MemcmpOpts(offset=POSITION_POOL_OFFSET, bytes=str(pool_key)),
-    ]
+    filters: list[Any] = pool_position_filters(pool_key)
     resp = await client.connection.get_program_accounts(
         PROGRAM_ID, commitment=Confirmed, encoding="base64", filters=filters
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from anchorpy import Event, EventParser, Idl, Program, Provider
+from solana.rpc.types import MemcmpOpts
 from solders.pubkey import Pubkey
 
 from perpool.localnet import find_repo_root
@@ -17,6 +18,32 @@ PROGRAM_ID = Pubkey.from_string("49sMQuhmLDssg8CxiHZXfg736edm8L76RKvG594gc8oc")
 def account_discriminator(name: str) -> bytes:
     """The 8-byte Anchor account discriminator: ``sha256("account:<Name>")[:8]``."""
     return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
+
+
+_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+POSITION_POOL_OFFSET = 8 + 32
+"""Offset of ``Position.pool`` in the account data (after the discriminator and the owner)."""
+
+
+def b58encode(data: bytes) -> str:
+    """Base58 (Bitcoin alphabet), as ``getProgramAccounts`` memcmp filters expect."""
+    number = int.from_bytes(data, "big")
+    digits = []
+    while number:
+        number, rem = divmod(number, 58)
+        digits.append(_B58_ALPHABET[rem])
+    leading_zeros = len(data) - len(data.lstrip(b"\0"))
+    return "1" * leading_zeros + "".join(reversed(digits))
+
+
+def pool_position_filters(pool_key: Pubkey) -> list[MemcmpOpts]:
+    """``getProgramAccounts`` filters for the positions of one pool: the ``Position``
+    discriminator and the pool address."""
+    return [
+        MemcmpOpts(offset=0, bytes=b58encode(account_discriminator("Position"))),
+        MemcmpOpts(offset=POSITION_POOL_OFFSET, bytes=str(pool_key)),
+    ]
 
 
 def event_discriminator(name: str) -> bytes:

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from solana.rpc.commitment import Confirmed
-from solana.rpc.types import MemcmpOpts
 from solders.pubkey import Pubkey
 
 from perpool import pda
 from perpool import quotes as q
 from perpool.client import PerpoolClient
 from perpool.localnet import CLOCK_SYSVAR, ClockSysvar
-from perpool.program import PROGRAM_ID
+from perpool.program import PROGRAM_ID, pool_position_filters
 from perpool_keeper.logs import log
 from perpool_keeper.metrics import Metrics
 from perpool_keeper.pyth import parse_price_update
@@ -24,7 +23,6 @@ from perpool_keeper.rpc import RpcPool
 
 logger = logging.getLogger("perpool_keeper.chain")
 
-POSITION_POOL_OFFSET = 8 + 32
 """Anchor discriminator, then ``owner``; ``pool`` follows."""
 
 
@@ -161,11 +159,7 @@ async def load_positions(
     discriminator and the pool address; an undecodable account is counted and skipped."""
     program = rpc.client.program
     coder = program.coder.accounts
-    discriminator = coder.acc_name_to_discriminator["Position"]
-    filters: list[Any] = [
-        MemcmpOpts(offset=0, bytes=_b58(discriminator)),
-        MemcmpOpts(offset=POSITION_POOL_OFFSET, bytes=str(pool_key)),
-    ]
+    filters: list[Any] = pool_position_filters(pool_key)
     resp = await rpc.call(
         lambda c: c.connection.get_program_accounts(
             PROGRAM_ID, commitment=Confirmed, encoding="base64", filters=filters
@@ -196,16 +190,3 @@ async def load_positions(
                 error=str(exc),
             )
     return out
-
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def _b58(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    digits = []
-    while number:
-        number, rem = divmod(number, 58)
-        digits.append(_B58[rem])
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * zeros + "".join(reversed(digits))

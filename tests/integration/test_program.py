@@ -35,13 +35,20 @@ from solders.rpc.errors import SendTransactionPreflightFailureMessage
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from spl.token.async_client import AsyncToken
 from spl.token.constants import TOKEN_PROGRAM_ID
-from support import FEE_PER_SIGNATURE, b58encode, balance, token_amount, transaction_logs
+from support import FEE_PER_SIGNATURE, balance, token_amount, transaction_logs
 
 from perpool import pda
 from perpool.client import PerpoolClient, all_permissions
 from perpool.custody_config import custody_config
 from perpool.localnet import LocalnetProcess, LocalnetRpc, airdrop, find_repo_root
-from perpool.program import PROGRAM_ID, account_discriminator, error_names, load_idl, parse_events
+from perpool.program import (
+    PROGRAM_ID,
+    account_discriminator,
+    b58encode,
+    error_names,
+    load_idl,
+    parse_events,
+)
 
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 SYSTEM_PROGRAM = "11111111111111111111111111111111"

@@ -13,9 +13,10 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.async_client import AsyncToken
 from spl.token.constants import TOKEN_PROGRAM_ID
-from support import MINT_SIZE, TOKEN_ACCOUNT_SIZE, b58encode
+from support import MINT_SIZE, TOKEN_ACCOUNT_SIZE
 
 from perpool.localnet import LocalnetRpc
+from perpool.program import b58encode
 
 CONFIRM = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
 MINT_OFFSET = 0

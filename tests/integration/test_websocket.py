@@ -38,12 +38,12 @@ from support import (
     LAMPORTS_PER_SOL,
     TOKEN_ACCOUNT_SIZE,
     RawWs,
-    b58encode,
     signed_tx,
     transfer_ix,
 )
 
 from perpool.localnet import LocalnetProcess, free_port, port_is_free
+from perpool.program import b58encode
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 ACCOUNT_KEYS = {"data", "executable", "lamports", "owner", "rentEpoch", "space"}

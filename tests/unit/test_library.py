@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyth_fixture import ACCOUNT_LEN, DISCRIMINATOR, PriceUpdate
 from solders.pubkey import Pubkey
-from support import b58encode
 
 from perpool import cli, pda
 from perpool.client import instruction_hash
@@ -27,7 +26,7 @@ from perpool.localnet import (
     validator_binary,
     validator_sources,
 )
-from perpool.program import PROGRAM_ID, account_discriminator, event_discriminator
+from perpool.program import PROGRAM_ID, account_discriminator, b58encode, event_discriminator
 
 
 def make_checkout(root: Path) -> Path:

@@ -175,54 +175,67 @@ class LiquidationJob:
                 prices[key] = str(getattr(exc, "program_error", exc))
         return prices, bundles
 
-    async def _token_account(self, owner: Pubkey, mint: Pubkey, ixs: list[Instruction]) -> Pubkey:
-        """A token account of ``owner`` for ``mint`` that can receive: its associated account
+    async def _receiving_accounts(
+        self, owners: list[Pubkey], mint: Pubkey, ixs: list[Instruction]
+    ) -> list[Pubkey]:
+        """Per owner, a token account for ``mint`` that can receive: its associated account
         (created if missing) unless that one is frozen, else one at an address derived from the
-        keeper's key (created if missing). Appends the creating instructions to ``ixs``."""
+        keeper's key (created if missing). One ``getMultipleAccounts`` for all of them; the
+        creating instructions are appended to ``ixs``."""
         payer = self.ctx.payer.pubkey()
-        associated = get_associated_token_address(owner, mint)
-        seed = hashlib.sha256(bytes(owner) + bytes(mint)).hexdigest()[:32]
-        fallback = Pubkey.create_with_seed(payer, seed, TOKEN_PROGRAM_ID)
-        infos = await multiple_accounts(self.ctx.rpc, [associated, fallback])
-        if not _is_frozen(infos[0]):
-            ixs.append(create_idempotent_associated_token_account(payer, owner, mint))
-            return associated
-        if infos[1] is None:
-            rent = await self.ctx.rpc.call(
-                lambda c: c.connection.get_minimum_balance_for_rent_exemption(
-                    TOKEN_ACCOUNT_SIZE, Confirmed
-                ),
-                "getMinimumBalanceForRentExemption",
+        seeds = [hashlib.sha256(bytes(owner) + bytes(mint)).hexdigest()[:32] for owner in owners]
+        associated = [get_associated_token_address(owner, mint) for owner in owners]
+        fallback = [Pubkey.create_with_seed(payer, seed, TOKEN_PROGRAM_ID) for seed in seeds]
+        infos = await multiple_accounts(self.ctx.rpc, [*associated, *fallback])
+        out = []
+        for i, owner in enumerate(owners):
+            if not _is_frozen(infos[i]):
+                ixs.append(create_idempotent_associated_token_account(payer, owner, mint))
+                out.append(associated[i])
+                continue
+            if infos[len(owners) + i] is None:
+                await self._create_fallback(owner, mint, fallback[i], seeds[i], ixs)
+            log(
+                logger,
+                logging.INFO,
+                "associated token account frozen, paying another account",
+                owner=str(owner),
+                mint=str(mint),
+                account=str(fallback[i]),
             )
-            ixs.append(
-                create_account_with_seed(
-                    CreateAccountWithSeedParams(
-                        from_pubkey=payer,
-                        to_pubkey=fallback,
-                        base=payer,
-                        seed=seed,
-                        lamports=rent.value,
-                        space=TOKEN_ACCOUNT_SIZE,
-                        owner=TOKEN_PROGRAM_ID,
-                    )
-                )
-            )
-            ixs.append(
-                initialize_account(
-                    InitializeAccountParams(
-                        program_id=TOKEN_PROGRAM_ID, account=fallback, mint=mint, owner=owner
-                    )
-                )
-            )
-        log(
-            logger,
-            logging.INFO,
-            "associated token account frozen, paying another account",
-            owner=str(owner),
-            mint=str(mint),
-            account=str(fallback),
+            out.append(fallback[i])
+        return out
+
+    async def _create_fallback(
+        self, owner: Pubkey, mint: Pubkey, account: Pubkey, seed: str, ixs: list[Instruction]
+    ) -> None:
+        payer = self.ctx.payer.pubkey()
+        rent = await self.ctx.rpc.call(
+            lambda c: c.connection.get_minimum_balance_for_rent_exemption(
+                TOKEN_ACCOUNT_SIZE, Confirmed
+            ),
+            "getMinimumBalanceForRentExemption",
         )
-        return fallback
+        ixs.append(
+            create_account_with_seed(
+                CreateAccountWithSeedParams(
+                    from_pubkey=payer,
+                    to_pubkey=account,
+                    base=payer,
+                    seed=seed,
+                    lamports=rent.value,
+                    space=TOKEN_ACCOUNT_SIZE,
+                    owner=TOKEN_PROGRAM_ID,
+                )
+            )
+        )
+        ixs.append(
+            initialize_account(
+                InitializeAccountParams(
+                    program_id=TOKEN_PROGRAM_ID, account=account, mint=mint, owner=owner
+                )
+            )
+        )
 
     async def _liquidate(
         self, snapshot: PoolSnapshot, candidate: Candidate, bundles: dict[Pubkey, CustodyInfo]
@@ -253,8 +266,9 @@ class LiquidationJob:
                         feed, quote = fresh
                         ixs.append(self.oracle.price_ix(feed, quote, now))
             mint = collateral.mint
-            receiving = await self._token_account(payer, mint, ixs)
-            owner_receiving = await self._token_account(record.owner, mint, ixs)
+            receiving, owner_receiving = await self._receiving_accounts(
+                [payer, record.owner], mint, ixs
+            )
             ixs.append(
                 liquidate_ix(
                     client,
